@@ -1,0 +1,108 @@
+"""Command line of `slack_pipeline_with_prefect.py`: serve (default), run, demo.
+
+Bad input ends in one line on stderr and exit code 2, before anything is fetched or written;
+a failed run ends in one line naming the cause and exit code 1.
+"""
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Optional
+
+from slack_source import SlackConfigError, SlackError
+
+from .retry_policy import causes, root_slack_error
+from .settings import load_run_settings, validate_dates, validate_destination_credentials
+
+EXIT_BAD_INPUT = 2
+EXIT_RUN_FAILED = 1
+
+
+@dataclass
+class Command:
+    name: str
+    channels: Optional[List[str]] = None
+    start_date: Optional[str] = None
+    end_date: Optional[str] = None
+    include_private: bool = False
+    options: dict = field(default_factory=dict)
+
+
+def parse_command_line(argv: Optional[List[str]] = None) -> Command:
+    parser = argparse.ArgumentParser(
+        prog="slack_pipeline_with_prefect.py",
+        description="Load Slack into DuckDB/BigQuery with dlt and Prefect.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve the daily deployment (the default)")
+    run = sub.add_parser("run", help="one flow run now")
+    demo = sub.add_parser("demo", help="offline demo: bundled Slack emulator -> local DuckDB")
+    for p in (run, demo):
+        p.add_argument("--channels", help="comma-separated channel names or ids (default: all)")
+        p.add_argument("--start-date", help="YYYY-MM-DD; default: continue from state")
+        p.add_argument("--end-date", help="YYYY-MM-DD, exclusive; for bounded backfills")
+        p.add_argument("--include-private", action="store_true", help="read private channels too")
+    demo.add_argument("--messages", type=int, default=3000, help="size of the demo workspace")
+    demo.add_argument("--output", default="demo_output", help="folder for the DuckDB file")
+    args = parser.parse_args(argv)
+    channels = (
+        [c.strip() for c in args.channels.split(",") if c.strip()]
+        if getattr(args, "channels", None)
+        else None
+    )
+    return Command(
+        name=args.command or "serve",
+        channels=channels,
+        start_date=getattr(args, "start_date", None),
+        end_date=getattr(args, "end_date", None),
+        include_private=getattr(args, "include_private", False),
+        options={k: getattr(args, k) for k in ("messages", "output") if hasattr(args, k)},
+    )
+
+
+def fail(message: str, code: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line for a failed run: the Slack/config cause if there is one, else the innermost."""
+    cause = root_slack_error(error)
+    if cause is None:
+        cause = list(causes(error))[-1]
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return text
+
+
+def validate_inputs(command: Command) -> None:
+    """Every check that needs no network, so bad input never starts a flow run."""
+    from .settings import validate_token
+
+    try:
+        settings = load_run_settings()
+        validate_dates(command.start_date, command.end_date)
+        validate_token()
+        validate_destination_credentials(settings)
+    except SlackConfigError as error:
+        fail(str(error), EXIT_BAD_INPUT)
+
+
+def run_once(flow: Callable[..., Any], command: Command) -> Any:
+    validate_inputs(command)
+    try:
+        return flow(
+            channels=command.channels,
+            start_date=command.start_date,
+            end_date=command.end_date,
+            include_private=command.include_private,
+        )
+    except (SlackError, Exception) as error:  # noqa: BLE001 - one clear line, not a traceback
+        cause = root_slack_error(error)
+        code = EXIT_BAD_INPUT if isinstance(cause, SlackConfigError) else EXIT_RUN_FAILED
+        fail(describe_failure(error), code)
+
+
+def run_demo(flow: Callable[..., Any], command: Command) -> Any:
+    from .demo import demo
+
+    return demo(flow, command)

@@ -1,0 +1,129 @@
+"""Run settings from dlt config (`[slack_pipeline]` in .dlt/config.toml, or env), validated early.
+
+Everything a run could trip on later (destination name, dates, token shape, BigQuery
+credentials) is checked here, before a request is sent or a row is written.
+"""
+
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, List, Optional, Union
+
+import dlt
+import pendulum
+
+from slack_source import SlackConfigError
+from slack_source.client import check_token
+
+DESTINATIONS = ("duckdb", "bigquery")
+DEFAULT_PIPELINE_NAME = "slack"
+DEFAULT_DATASET_NAME = "slack_data"
+
+DateLike = Union[str, date, datetime, None]
+
+
+@dataclass
+class RunSettings:
+    destination: str = "duckdb"
+    dataset_name: str = DEFAULT_DATASET_NAME
+    pipeline_name: str = DEFAULT_PIPELINE_NAME
+    pipelines_dir: Optional[str] = None
+    channels_per_load: int = 25
+    extra: dict = field(default_factory=dict)
+
+
+def _config(key: str, default: Any) -> Any:
+    value = dlt.config.get(f"slack_pipeline.{key}")
+    return default if value is None else value
+
+
+def load_run_settings() -> RunSettings:
+    """Read `[slack_pipeline]` settings and fail with one line on a bad one."""
+    destination = str(_config("destination", "duckdb")).strip().lower()
+    if destination not in DESTINATIONS:
+        raise SlackConfigError(
+            f"Unknown destination '{destination}': set SLACK_PIPELINE__DESTINATION to one of "
+            f"{', '.join(DESTINATIONS)}"
+        )
+    return RunSettings(
+        destination=destination,
+        dataset_name=str(_config("dataset_name", DEFAULT_DATASET_NAME)),
+        pipeline_name=str(_config("pipeline_name", DEFAULT_PIPELINE_NAME)),
+        pipelines_dir=_config("pipelines_dir", None),
+        channels_per_load=int(_config("channels_per_load", 25)),
+    )
+
+
+def parse_date(value: DateLike, name: str) -> Optional[datetime]:
+    """`YYYY-MM-DD`, an ISO timestamp, a date or a datetime -> aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    try:
+        parsed = pendulum.parse(str(value), tz="UTC")
+    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        raise SlackConfigError(
+            f"Cannot parse {name} '{value}': use YYYY-MM-DD or an ISO 8601 timestamp"
+        ) from None
+    if not isinstance(parsed, datetime):
+        raise SlackConfigError(f"Cannot parse {name} '{value}': use YYYY-MM-DD")
+    return datetime.fromtimestamp(parsed.timestamp(), timezone.utc)
+
+
+def validate_dates(
+    start_date: DateLike, end_date: DateLike
+) -> "tuple[Optional[datetime], Optional[datetime]]":
+    start = parse_date(start_date, "start_date")
+    end = parse_date(end_date, "end_date")
+    now = datetime.now(timezone.utc)
+    if start is not None and start > now:
+        raise SlackConfigError(f"start_date {start.date()} is in the future")
+    if start is not None and end is not None and end <= start:
+        raise SlackConfigError(f"end_date {end.date()} is not after start_date {start.date()}")
+    return start, end
+
+
+def validate_token() -> None:
+    """The token must be present and token-shaped; its value is never printed."""
+    check_token(dlt.secrets.get("sources.slack.access_token"))
+
+
+BIGQUERY_KEYS = ("project_id", "private_key", "client_email")
+
+
+def validate_destination_credentials(settings: RunSettings) -> None:
+    """BigQuery needs a service account, a key file or Application Default Credentials."""
+    if settings.destination != "bigquery":
+        return
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        path = os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
+        if not os.path.isfile(path):
+            raise SlackConfigError(
+                f"GOOGLE_APPLICATION_CREDENTIALS points to a missing file: {path}"
+            )
+        return
+    missing: List[str] = [
+        key
+        for key in BIGQUERY_KEYS
+        if not dlt.secrets.get(f"destination.bigquery.credentials.{key}")
+    ]
+    if missing and not _application_default_credentials_available():
+        raise SlackConfigError(
+            "BigQuery credentials missing: set "
+            + ", ".join(f"destination.bigquery.credentials.{k}" for k in missing)
+            + " in .dlt/secrets.toml (or GOOGLE_APPLICATION_CREDENTIALS, or run on GCP with"
+            " Application Default Credentials)"
+        )
+
+
+def _application_default_credentials_available() -> bool:
+    try:
+        import google.auth
+
+        google.auth.default()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "no ADC here"
+        return False

@@ -1,0 +1,94 @@
+"""The run summary: returned by the flow and published as a Prefect artifact.
+
+It carries counts only (rows, calls, 429s, skipped channels), never message text or secrets.
+"""
+
+from collections import Counter
+from typing import Any, Dict, List
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from .settings import RunSettings
+
+
+def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
+    rows: Counter = Counter()
+    merged: Dict[str, Any] = {
+        "api_calls": Counter(),
+        "ratelimited_429": Counter(),
+        "retries": Counter(),
+        "messages_per_channel": Counter(),
+        "replies_per_channel": Counter(),
+        "deleted_per_channel": Counter(),
+        "skipped_channels": {},
+        "joined_channels": [],
+        "threads_refreshed": 0,
+        "seconds_waited_for_limits": 0.0,
+    }
+    for result in results:
+        rows.update(result.get("rows", {}))
+        stats = result.get("stats", {})
+        for key in ("api_calls", "ratelimited_429", "retries") + tuple(
+            k for k in merged if k.endswith("_per_channel")
+        ):
+            merged[key].update(stats.get(key, {}))
+        merged["skipped_channels"].update(stats.get("skipped_channels", {}))
+        merged["joined_channels"].extend(stats.get("joined_channels", []))
+        merged["threads_refreshed"] += stats.get("threads_refreshed", 0)
+        merged["seconds_waited_for_limits"] += stats.get("seconds_waited_for_limits", 0.0)
+    summary = {key: dict(v) if isinstance(v, Counter) else v for key, v in merged.items()}
+    summary["rows_loaded"] = dict(rows)
+    return summary
+
+
+def summary_markdown(summary: Dict[str, Any]) -> str:
+    lines = ["# Slack load", "", "| table | rows loaded |", "|---|---|"]
+    lines += [f"| {t} | {n} |" for t, n in sorted(summary["rows_loaded"].items())]
+    lines += ["", "| channel | messages read | replies | deleted |", "|---|---|---|---|"]
+    for channel, n in sorted(summary["messages_per_channel"].items()):
+        replies = summary["replies_per_channel"].get(channel, 0)
+        deleted = summary["deleted_per_channel"].get(channel, 0)
+        lines.append(f"| {channel} | {n} | {replies} | {deleted} |")
+    lines += ["", "| API method | calls | 429s |", "|---|---|---|"]
+    for method, n in sorted(summary["api_calls"].items()):
+        lines.append(f"| {method} | {n} | {summary['ratelimited_429'].get(method, 0)} |")
+    lines += [
+        "",
+        f"Threads refreshed: {summary['threads_refreshed']}  ",
+        f"Seconds waited for rate limits: {summary['seconds_waited_for_limits']:.1f}  ",
+        f"Elapsed: {summary.get('elapsed_seconds', 0):.1f} s  ",
+    ]
+    skipped = summary["skipped_channels"]
+    lines.append(
+        "Skipped channels: "
+        + (", ".join(f"#{c} ({why})" for c, why in sorted(skipped.items())) or "none")
+    )
+    return "\n".join(lines)
+
+
+def publish_summary(
+    settings: RunSettings, results: List[Dict[str, Any]], elapsed_seconds: float
+) -> Dict[str, Any]:
+    """Merge task results, log the outcome, publish the artifact, return the summary."""
+    summary = merge_results(results)
+    summary["elapsed_seconds"] = round(elapsed_seconds, 2)
+    summary["destination"] = settings.destination
+    summary["dataset_name"] = settings.dataset_name
+    logger = get_run_logger()
+    logger.info(
+        "Loaded rows per table: %s; API calls: %s",
+        summary["rows_loaded"],
+        summary["api_calls"],
+    )
+    if summary["skipped_channels"]:
+        logger.warning(
+            "Skipped channels (not loaded): %s",
+            ", ".join(f"#{c} ({why})" for c, why in sorted(summary["skipped_channels"].items())),
+        )
+    create_markdown_artifact(
+        key="slack-load-summary",
+        markdown=summary_markdown(summary),
+        description="Rows, API calls and skipped channels of this Slack load",
+    )
+    return summary

@@ -1,0 +1,225 @@
+"""The ASGI application: ``/api/<method>`` (Slack) and ``/_emulator/*`` (control).
+
+The Slack side is a bare ASGI callable: it is the hot path, and a fault that drops the
+connection needs the raw ``receive`` of the server. Order per request: count it, maybe inject a
+fault, authenticate, rate-limit, answer. Handlers run inline on the event loop (a 999-message
+page takes a few ms); only the ``slow`` fault awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from .config import EmulatorConfig
+from .control import control_app
+from .faults import Fault, FaultInjector
+from .methods import JSON_METHODS, SlackApi
+from .pagination import SlackError
+from .rate_limits import RateLimiter, format_retry_after
+from .stats import RequestStats
+from .workspace import Workspace
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
+API_PREFIX = "/api/"
+CONTROL_PREFIX = "/_emulator"
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    head = list(headers if headers is not None else JSON_HEADERS)
+    head.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _reset_connection(receive: Receive) -> bool:
+    """Drop the TCP connection without an answer (RST). Relies on uvicorn's protocol objects:
+    ``receive`` is a bound method of the request cycle, which holds the transport."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is None:
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    # wait until the server notices, so it does not try to send a 500 of its own
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    return True
+
+
+class SlackApiApp:
+    """``/api/<method>``: the emulated Slack Web API."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        config: EmulatorConfig,
+        stats: RequestStats,
+        limiter: RateLimiter,
+        faults: FaultInjector,
+    ) -> None:
+        self.api = SlackApi(workspace, config)
+        self.config = config
+        self.stats = stats
+        self.limiter = limiter
+        self.faults = faults
+        self.tokens = frozenset(config.tokens)
+
+    def _args(self, scope: Scope, body: bytes, method: str) -> tuple[dict[str, str], str | None]:
+        """Merged query + body arguments and the token (Bearer header or POST ``token``)."""
+        args = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), True))
+        args.pop("token", None)  # tokens are not accepted in the query string
+        token = None
+        content_type = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, cred = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and cred.strip():
+                    token = cred.strip()
+            elif name == b"content-type":
+                content_type = value.lower()
+        if body:
+            if content_type.startswith(b"application/json"):
+                if method in JSON_METHODS:
+                    try:
+                        data = orjson.loads(body)
+                    except orjson.JSONDecodeError:
+                        raise SlackError("invalid_json") from None
+                    if isinstance(data, dict):
+                        args.update({k: _arg_str(v) for k, v in data.items() if v is not None})
+                        args.pop("token", None)
+            else:
+                form = dict(parse_qsl(body.decode("utf-8", "replace"), True))
+                form_token = form.pop("token", None)
+                args.update(form)
+                if token is None and form_token:
+                    token = form_token
+        return args, token
+
+    def _authenticate(self, token: str | None) -> None:
+        if token is None:
+            raise SlackError("not_authed")
+        if token not in self.tokens:
+            raise SlackError("invalid_auth")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["path"][len(API_PREFIX) :]
+        self.stats.request(method)
+        if method not in self.api.handlers:
+            body = orjson.dumps({"ok": False, "error": "unknown_method", "req_method": method})
+            await _respond(send, 200, body)
+            return
+        fault = self.faults.draw(method)
+        if fault is not None:
+            self.stats.fault(method, fault.kind)
+            if await self._fault(fault, method, scope, receive, send):
+                return
+        raw = await _read_body(receive)
+        try:
+            args, token = self._args(scope, raw, method)
+            self._authenticate(token)
+            wait = self.limiter.acquire(method)
+            if wait is not None:
+                self.stats.ratelimited(method)
+                value = format_retry_after(wait, self.config.fractional_retry_after)
+                headers = JSON_HEADERS + [(b"retry-after", value.encode())]
+                body = orjson.dumps({"ok": False, "error": "ratelimited"})
+                await _respond(send, 429, body, headers)
+                return
+            payload = self.api.call(method, args)
+        except SlackError as err:
+            payload = err.payload()
+        await _respond(send, 200, orjson.dumps(payload))
+
+    async def _fault(
+        self, fault: Fault, method: str, scope: Scope, receive: Receive, send: Send
+    ) -> bool:
+        """Apply a fault; ``True`` when the request is fully answered (or dropped)."""
+        kind = fault.kind
+        if kind == "slow":
+            await asyncio.sleep(self.faults.spec.slow_seconds if self.faults.spec else 0.0)
+            return False
+        if kind in ("500", "502", "503"):
+            if fault.flag:
+                await _respond(send, int(kind), b"", [(b"content-type", b"text/plain")])
+            else:
+                body = orjson.dumps({"ok": False, "error": "internal_error"})
+                await _respond(send, int(kind), body)
+            return True
+        if kind == "ratelimited_200":
+            await _respond(send, 200, orjson.dumps({"ok": False, "error": "ratelimited"}))
+            return True
+        if kind == "reset":
+            if await _reset_connection(receive):
+                return True
+            await _respond(send, 500, b"")
+            return True
+        # truncated: the would-be answer, cut in half, computed without changing state
+        raw = await _read_body(receive)
+        try:
+            args, token = self._args(scope, raw, method)
+            self._authenticate(token)
+            payload = self.api.call(method, args, dry_run=True)
+        except SlackError as err:
+            payload = err.payload()
+        body = orjson.dumps(payload)
+        await _respond(send, 200, body[: max(1, len(body) // 2)])
+        return True
+
+
+class EmulatorApp:
+    """Dispatches ``/api/`` to the Slack app and ``/_emulator/`` to the control app."""
+
+    def __init__(self, workspace: Workspace, config: EmulatorConfig | None = None) -> None:
+        self.workspace = workspace
+        self.config = config = config or EmulatorConfig()
+        self.stats = RequestStats()
+        self.limiter = RateLimiter(config.rate_limits, config.time_scale)
+        self.faults = FaultInjector(config.faults)
+        self.slack = SlackApiApp(workspace, config, self.stats, self.limiter, self.faults)
+        self.control = control_app(workspace, self.stats, self.limiter)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
+            await self.slack(scope, receive, send)
+        elif scope["type"] == "http" and not scope["path"].startswith(CONTROL_PREFIX):
+            await _respond(send, 404, orjson.dumps({"ok": False, "error": "not_found"}))
+        else:
+            await self.control(scope, receive, send)
+
+
+def _arg_str(value: object) -> str:
+    """JSON argument as the string a form would carry."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()

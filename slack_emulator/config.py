@@ -1,0 +1,91 @@
+"""The two configuration objects: what the workspace contains and how the server behaves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .faults import FaultSpec
+
+DEFAULT_TOKEN = "xoxb-emulator-token"
+DEFAULT_SCOPES = (
+    "channels:read",
+    "groups:read",
+    "channels:history",
+    "groups:history",
+    "users:read",
+    "users:read.email",
+    "channels:join",
+)
+RATE_LIMIT_PROFILES = ("off", "tiers", "non_marketplace")
+
+
+@dataclass(frozen=True)
+class WorkspaceSpec:
+    """Shape of the generated workspace; the same spec (with a fixed ``now``) gives the same data.
+
+    ``channels`` counts every channel: ``general`` + plain public ones + ``non_member_channels``
+    (public, bot not a member) + ``archived_channels`` (public, archived, bot a member) +
+    ``private_channels`` (bot a member). ``messages`` counts everything, thread replies included;
+    ``threads`` is the number of thread parents (each has at least one reply). ``now=None``
+    means ``time.time()`` when the workspace is generated.
+    """
+
+    seed: int = 7
+    users: int = 12
+    channels: int = 5
+    private_channels: int = 1
+    archived_channels: int = 1
+    messages: int = 600
+    threads: int = 40
+    days: float = 30
+    now: float | None = None
+    non_member_channels: int = 1
+
+    def __post_init__(self) -> None:
+        special = 1 + self.private_channels + self.archived_channels + self.non_member_channels
+        if min(self.private_channels, self.archived_channels, self.non_member_channels) < 0:
+            raise ValueError("channel counts must be >= 0")
+        if self.channels < special:
+            raise ValueError(
+                f"channels={self.channels} < 1 (general) + private + archived + non_member "
+                f"= {special}"
+            )
+        if self.users < 1:
+            raise ValueError("users must be >= 1")
+        if self.threads < 0 or self.messages < 0:
+            raise ValueError("messages and threads must be >= 0")
+        if self.messages < 2 * self.threads:
+            raise ValueError("messages must be >= 2 * threads (a parent and a reply per thread)")
+        if self.days <= 0:
+            raise ValueError("days must be > 0")
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """How the HTTP server behaves: auth, rate limits, paging quirks and faults.
+
+    ``time_scale`` is real seconds per Slack second: it shrinks rate-limit windows and
+    ``Retry-After``. ``fractional_retry_after`` sends ``Retry-After`` with millisecond
+    precision instead of Slack's whole seconds (rounded up). ``short_page_probability`` makes
+    pages short although more remain (seeded by ``short_page_seed``). ``strict_limit`` answers
+    an over-maximum ``limit`` with ``invalid_limit`` instead of clamping it.
+    """
+
+    tokens: tuple[str, ...] = (DEFAULT_TOKEN,)
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    rate_limits: str = "off"
+    time_scale: float = 1.0
+    fractional_retry_after: bool = False
+    short_page_probability: float = 0.0
+    replies_repeat_parent: bool = True
+    strict_limit: bool = False
+    faults: FaultSpec | None = None
+    short_page_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rate_limits not in RATE_LIMIT_PROFILES:
+            raise ValueError(f"rate_limits must be one of {RATE_LIMIT_PROFILES}")
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        if not 0.0 <= self.short_page_probability <= 1.0:
+            raise ValueError("short_page_probability must be within [0, 1]")

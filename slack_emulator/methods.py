@@ -1,0 +1,297 @@
+"""Slack Web API methods over a ``Workspace``: argument checks, scopes, paging, payloads.
+
+Handlers take the merged string arguments of an authenticated request and return the JSON
+payload, or raise ``SlackError``. Transport concerns (auth, rate limits, faults) live in ``app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .config import EmulatorConfig
+from .pagination import (
+    LimitRule,
+    SlackError,
+    decode_cursor,
+    decode_ts_cursor,
+    encode_cursor,
+    parse_limit,
+)
+from .rng import fmt_ts, hash_of, parse_ts, text_key
+from .workspace import Workspace
+
+TS_MAX = 10**16  # "no upper bound": later than any message, ever
+_TRUE = ("1", "true", "True", "TRUE")
+
+# limit default / maximum per method (users.list: 0 or absent = the whole set, as documented)
+LIMITS: dict[str, LimitRule] = {
+    "users.list": LimitRule(default=0, maximum=1000),
+    "conversations.list": LimitRule(default=100, maximum=999),
+    "conversations.history": LimitRule(default=100, maximum=999),
+    "conversations.replies": LimitRule(default=1000, maximum=1000),
+    "conversations.members": LimitRule(default=100, maximum=1000),
+}
+NON_MARKETPLACE_LIMIT = LimitRule(default=15, maximum=15)
+JSON_METHODS = frozenset({"conversations.history", "conversations.join", "auth.test"})
+CHANNEL_TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})
+
+
+class SlackApi:
+    """The implemented methods; ``call`` dispatches by Slack method name."""
+
+    def __init__(self, workspace: Workspace, config: EmulatorConfig) -> None:
+        self.ws = workspace
+        self.config = config
+        self.scopes = frozenset(config.scopes)
+        self.provided = ",".join(config.scopes)
+        self.handlers: dict[str, Callable[[dict[str, str], bool], dict]] = {
+            "auth.test": self.auth_test,
+            "users.list": self.users_list,
+            "conversations.list": self.conversations_list,
+            "conversations.history": self.conversations_history,
+            "conversations.replies": self.conversations_replies,
+            "conversations.join": self.conversations_join,
+            "conversations.members": self.conversations_members,
+        }
+
+    def call(self, method: str, args: dict[str, str], dry_run: bool = False) -> dict:
+        """Answer one request; ``dry_run`` computes the answer without changing state."""
+        return self.handlers[method](args, dry_run)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _need(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise SlackError("missing_scope", needed=scope, provided=self.provided)
+
+    def _limit(self, method: str, args: dict[str, str]) -> int:
+        rule = LIMITS[method]
+        if self.config.rate_limits == "non_marketplace" and method in (
+            "conversations.history",
+            "conversations.replies",
+        ):
+            rule = NON_MARKETPLACE_LIMIT
+        return parse_limit(args.get("limit"), rule, self.config.strict_limit)
+
+    def _page_size(self, method: str, limit: int, args: dict[str, str]) -> int:
+        """``limit``, or (seeded, with ``short_page_probability``) a smaller size."""
+        p = self.config.short_page_probability
+        if p <= 0 or limit <= 1:
+            return limit
+        h = hash_of(
+            self.config.short_page_seed,
+            text_key(method),
+            text_key(args.get("channel", "")),
+            text_key(args.get("ts", "")),
+            text_key(args.get("cursor", "")),
+            limit,
+        )
+        if (h >> 11) / float(1 << 53) >= p:
+            return limit
+        return 1 + (h % (limit - 1))
+
+    def _channel(self, args: dict[str, str], history_scope: bool) -> str:
+        cid = args.get("channel", "")
+        info = self.ws.find_channel(cid) if cid else None
+        if info is None or (info.is_private and not info.is_member):
+            raise SlackError("channel_not_found")
+        if history_scope:
+            self._need("groups:history" if info.is_private else "channels:history")
+            if not info.is_member:
+                raise SlackError("not_in_channel")
+        return cid
+
+    def _window(self, args: dict[str, str]) -> tuple[int, int]:
+        """Inclusive microsecond bounds from ``oldest``/``latest``/``inclusive``."""
+        oldest_raw, latest_raw = args.get("oldest", ""), args.get("latest", "")
+        lo, hi = 0, TS_MAX
+        if oldest_raw:
+            parsed = parse_ts(oldest_raw)
+            if parsed is None:
+                raise SlackError("invalid_ts_oldest")
+            lo = parsed
+        if latest_raw:
+            parsed = parse_ts(latest_raw)
+            if parsed is None:
+                raise SlackError("invalid_ts_latest")
+            hi = parsed
+        if args.get("inclusive", "") not in _TRUE:
+            if oldest_raw:
+                lo += 1
+            if latest_raw:
+                hi -= 1
+        return lo, hi
+
+    # -- methods ---------------------------------------------------------------------------------
+    def auth_test(self, args: dict[str, str], dry_run: bool) -> dict:
+        """Who am I: team and bot identities."""
+        team = self.ws.team
+        return {
+            "ok": True,
+            "url": f"https://{team.domain}.slack.com/",
+            "team": team.name,
+            "user": "emulator-bot",
+            "team_id": team.id,
+            "user_id": team.bot_user_id,
+            "bot_id": team.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def users_list(self, args: dict[str, str], dry_run: bool) -> dict:
+        """All users (deleted included); emails only with users:read.email."""
+        self._need("users:read")
+        limit = self._page_size("users.list", self._limit("users.list", args), args)
+        users = self.ws.user_objects()
+        start = 0
+        after = decode_cursor(args.get("cursor"), "user")
+        if after is not None:
+            ids = [u["id"] for u in users]
+            if after not in ids:
+                raise SlackError("invalid_cursor")
+            start = ids.index(after)
+        end = len(users) if limit == 0 else min(len(users), start + limit)
+        members = users[start:end]  # shared read-only dicts: they are only serialised
+        if "users:read.email" not in self.scopes:
+            members = [_without_email(u) for u in members]
+        nxt = encode_cursor("user", users[end]["id"]) if end < len(users) else ""
+        return {
+            "ok": True,
+            "members": members,
+            "cache_ts": int(self.ws.now),
+            "response_metadata": {"next_cursor": nxt},
+        }
+
+    def conversations_list(self, args: dict[str, str], dry_run: bool) -> dict:
+        """Channels of the requested ``types`` (default public), optionally without archived."""
+        types = {t.strip() for t in (args.get("types") or "public_channel").split(",") if t}
+        if not types or not types <= CHANNEL_TYPES:
+            raise SlackError("invalid_types")
+        if "public_channel" in types:
+            self._need("channels:read")
+        if "private_channel" in types:
+            self._need("groups:read")
+        limit = self._page_size("conversations.list", self._limit("conversations.list", args), args)
+        exclude_archived = args.get("exclude_archived", "") in _TRUE
+        with self.ws.lock:
+            chans = [
+                c
+                for c in self.ws.channels()
+                if ("private_channel" if c["is_private"] else "public_channel") in types
+                and (c["is_member"] or not c["is_private"])
+                and not (exclude_archived and c["is_archived"])
+            ]
+        start = 0
+        after = decode_cursor(args.get("cursor"), "team")
+        if after is not None:
+            ids = [c["id"] for c in chans]
+            if after not in ids:
+                raise SlackError("invalid_cursor")
+            start = ids.index(after)
+        end = min(len(chans), start + limit)
+        nxt = encode_cursor("team", chans[end]["id"]) if end < len(chans) else ""
+        return {"ok": True, "channels": chans[start:end], "response_metadata": {"next_cursor": nxt}}
+
+    def conversations_history(self, args: dict[str, str], dry_run: bool) -> dict:
+        """Top-level messages and broadcasts, newest first, within oldest/latest."""
+        if not self.scopes & {"channels:history", "groups:history"}:
+            self._need("channels:history")
+        cid = self._channel(args, history_scope=True)
+        limit = self._limit("conversations.history", args)
+        lo, hi = self._window(args)
+        after = decode_ts_cursor(args.get("cursor"))
+        if after is not None:
+            hi = min(hi, after)
+        size = self._page_size("conversations.history", limit, args)
+        messages, nxt = self.ws.history_page(cid, lo, hi, size)
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": nxt is not None,
+            "pin_count": 0,
+            "channel_actions_ts": None,
+            "channel_actions_count": 0,
+            "response_metadata": {"next_cursor": "" if nxt is None else _ts_cursor(nxt)},
+        }
+
+    def conversations_replies(self, args: dict[str, str], dry_run: bool) -> dict:
+        """A thread: parent first, then replies ascending, paged by replies."""
+        if not self.scopes & {"channels:history", "groups:history"}:
+            self._need("channels:history")
+        cid = self._channel(args, history_scope=True)
+        ts_raw = args.get("ts", "")
+        if not ts_raw:
+            raise SlackError("invalid_arguments")
+        ts = parse_ts(ts_raw)
+        if ts is None:
+            raise SlackError("thread_not_found")
+        limit = self._limit("conversations.replies", args)
+        lo, hi = self._window(args)
+        after = decode_ts_cursor(args.get("cursor"))
+        if after is not None:
+            lo = max(lo, after)
+        first_page = after is None
+        size = self._page_size("conversations.replies", limit, args)
+        try:
+            messages, nxt = self.ws.replies_page(
+                cid, ts, lo, hi, size, first_page or self.config.replies_repeat_parent
+            )
+        except LookupError:
+            raise SlackError("thread_not_found") from None
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": nxt is not None,
+            "response_metadata": {"next_cursor": "" if nxt is None else _ts_cursor(nxt)},
+        }
+
+    def conversations_join(self, args: dict[str, str], dry_run: bool) -> dict:
+        """Join a public channel; already a member -> ok with ``already_in_channel``."""
+        self._need("channels:join")
+        cid = args.get("channel", "")
+        info = self.ws.find_channel(cid) if cid else None
+        if info is None or (info.is_private and not info.is_member):
+            raise SlackError("channel_not_found")
+        if info.is_private:
+            raise SlackError("method_not_supported_for_channel_type")
+        if info.is_archived:
+            raise SlackError("is_archived")
+        channel, already = self.ws.join(cid, apply=not dry_run)
+        payload: dict = {"ok": True, "channel": channel}
+        if already:
+            payload["warning"] = "already_in_channel"
+            payload["response_metadata"] = {"warnings": ["already_in_channel"]}
+        return payload
+
+    def conversations_members(self, args: dict[str, str], dry_run: bool) -> dict:
+        """Member user ids of a channel."""
+        cid = args.get("channel", "")
+        info = self.ws.find_channel(cid) if cid else None
+        if info is None or (info.is_private and not info.is_member):
+            raise SlackError("channel_not_found")
+        self._need("groups:read" if info.is_private else "channels:read")
+        limit = self._page_size(
+            "conversations.members", self._limit("conversations.members", args), args
+        )
+        members = self.ws.member_ids(cid)
+        start = 0
+        after = decode_cursor(args.get("cursor"), "user")
+        if after is not None:
+            if after not in members:
+                raise SlackError("invalid_cursor")
+            start = members.index(after)
+        end = min(len(members), start + limit)
+        nxt = encode_cursor("user", members[end]) if end < len(members) else ""
+        return {
+            "ok": True,
+            "members": members[start:end],
+            "response_metadata": {"next_cursor": nxt},
+        }
+
+
+def _without_email(user: dict) -> dict:
+    profile = {k: v for k, v in user["profile"].items() if k != "email"}
+    return {**user, "profile": profile}
+
+
+def _ts_cursor(ts_us: int) -> str:
+    """``next_ts`` cursor: Slack's own shape (``next_ts:1512085861000543``)."""
+    return encode_cursor("next_ts", fmt_ts(ts_us).replace(".", ""))

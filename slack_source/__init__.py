@@ -1,0 +1,270 @@
+"""The `slack` dlt source: users, channels, channel history and thread replies.
+
+Tables (dataset `slack_data` by default):
+- `users`, `channels`: one row per `id`, merged.
+- `messages`: one row per (`channel_id`, `ts`) for top-level messages, thread replies and
+  broadcasts alike; `ts` is Slack's string, unchanged; `posted_at` is the timestamp derived from it.
+- `messages__reactions`: one row per reaction; `blocks`, `attachments`, `files` stay JSON.
+"""
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+import dlt
+from dlt.common.configuration.inject import with_config
+from dlt.sources import DltResource
+
+from .channels import list_channels, select_channels
+from .client import SlackClient
+from .errors import (
+    SlackApiError,
+    SlackAuthError,
+    SlackChannelError,
+    SlackConfigError,
+    SlackError,
+    SlackScopeError,
+    SlackTransientError,
+)
+from .history import ChannelHistoryReader, plan_window
+from .message_rows import datetime_to_ts
+from .run_stats import RunStats
+from .settings import (
+    DEFAULT_API_BASE_URL,
+    DEFAULT_INITIAL_DAYS,
+    DEFAULT_LOOKBACK_DAYS,
+    MESSAGE_JSON_COLUMNS,
+    NON_MARKETPLACE_ALLOWANCES,
+    NON_MARKETPLACE_PAGE_SIZE,
+    TIER_ALLOWANCES,
+)
+from .threads import prune_threads, refresh_threads
+
+__all__ = [
+    "slack_source",
+    "make_client",
+    "list_channels",
+    "select_channels",
+    "RunStats",
+    "SlackClient",
+    "SlackError",
+    "SlackApiError",
+    "SlackAuthError",
+    "SlackScopeError",
+    "SlackChannelError",
+    "SlackConfigError",
+    "SlackTransientError",
+]
+
+logger = logging.getLogger("dlt.slack")
+
+MESSAGE_COLUMNS: Dict[str, Any] = {
+    "channel_id": {"data_type": "text", "nullable": False},
+    "ts": {"data_type": "text", "nullable": False},
+    "thread_ts": {"data_type": "text"},
+    "latest_reply": {"data_type": "text"},
+    "posted_at": {"data_type": "timestamp"},
+    "user": {"data_type": "text"},
+    "text": {"data_type": "text"},
+    "subtype": {"data_type": "text"},
+    "reply_count": {"data_type": "bigint"},
+    "is_deleted": {"data_type": "bool", "hard_delete": True},
+    **{name: {"data_type": "json"} for name in MESSAGE_JSON_COLUMNS},
+}
+
+
+@dlt.source(name="slack", max_table_nesting=1)
+def slack_source(
+    access_token: str = dlt.secrets.value,
+    api_base_url: str = DEFAULT_API_BASE_URL,
+    channels: Optional[List[str]] = None,
+    include_private: bool = False,
+    start_date: Optional[datetime] = None,
+    end_date: Optional[datetime] = None,
+    initial_start_date: Optional[datetime] = None,
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS,
+    join_public_channels: bool = False,
+    rate_limit_profile: str = "tiers",
+    rate_limit_minute_seconds: float = 60.0,
+    max_attempts: int = 8,
+    channel_list: Optional[List[Dict[str, Any]]] = None,
+    stats: Optional[Any] = None,
+) -> Sequence[DltResource]:
+    """Slack workspace data.
+
+    Args:
+        channels: names (`general`, `#general`) or ids to read; None reads every visible channel.
+        include_private: also list private channels (needs groups:read / groups:history).
+        start_date / end_date: an explicit window `[start, end)` for a backfill; without them each
+            channel continues from its state, re-reading the last `lookback_days`.
+        initial_start_date: where a channel with no state starts (default one day back).
+        join_public_channels: join public channels the bot is not in instead of skipping them.
+        rate_limit_profile: `tiers` (internal/Marketplace app), `non_marketplace` (Slack's 2025
+            limits: 1 history/replies call a minute, 15 a page) or `off`.
+        rate_limit_minute_seconds: length of Slack's rate window; shorter only for the emulator.
+        channel_list: channels already listed by the caller (saves a conversations.list call).
+        stats: a `RunStats` that collects calls, 429s and skipped channels for the run summary.
+    """
+    run_stats: RunStats = stats if isinstance(stats, RunStats) else RunStats()
+    client = make_client(
+        access_token,
+        api_base_url,
+        rate_limit_profile=rate_limit_profile,
+        rate_limit_minute_seconds=rate_limit_minute_seconds,
+        max_attempts=max_attempts,
+        stats=run_stats,
+    )
+    lookback_seconds = float(lookback_days) * 86400
+    start_ts = datetime_to_ts(start_date) if start_date else None
+    end_ts = datetime_to_ts(end_date) if end_date else None
+    listed: Dict[str, List[Dict[str, Any]]] = {}
+
+    def all_channels() -> List[Dict[str, Any]]:
+        if "all" not in listed:
+            listed["all"] = (
+                list(channel_list)
+                if channel_list is not None
+                else list_channels(client, include_private)
+            )
+        return listed["all"]
+
+    @dlt.resource(name="users", primary_key="id", write_disposition="merge")
+    def users() -> Iterator[List[Dict[str, Any]]]:
+        yield from client.pages("users.list", "members")
+
+    @dlt.resource(name="channels", primary_key="id", write_disposition="merge")
+    def channels_resource() -> Iterator[List[Dict[str, Any]]]:
+        yield all_channels()
+
+    @dlt.resource(
+        name="messages",
+        primary_key=("channel_id", "ts"),
+        write_disposition="merge",
+        columns=MESSAGE_COLUMNS,
+        parallelized=True,
+    )
+    def messages() -> Iterator[List[Dict[str, Any]]]:
+        state = dlt.current.source_state()
+        channel_states = state.setdefault("channels", {})
+        thread_state = state.setdefault("threads", {})
+        initial = initial_start_date or datetime.now(timezone.utc) - timedelta(
+            days=DEFAULT_INITIAL_DAYS
+        )
+        initial_ts = datetime_to_ts(initial)
+        for channel in select_channels(all_channels(), channels):
+            channel_state = channel_states.setdefault(channel["id"], {})
+            window = plan_window(channel_state, start_ts, end_ts, initial_ts, lookback_seconds)
+            reader = ChannelHistoryReader(channel["id"], window, channel_state, lookback_seconds)
+            history = _history_pages(client, channel, window, join_public_channels, run_stats)
+            if history is None:
+                continue
+            yield from reader.pages(history)
+            deletions = reader.finish()
+            if deletions:
+                yield deletions
+            prune_threads(thread_state, channel["id"], reader.newest, lookback_seconds)
+            run_stats.count_rows("messages_per_channel", channel["id"], reader.rows)
+            run_stats.count_rows("deleted_per_channel", channel["id"], len(deletions))
+            logger.info(
+                "Slack #%s: %d messages read, %d deletions",
+                channel.get("name", channel["id"]),
+                reader.rows,
+                len(deletions),
+            )
+
+    @dlt.transformer(
+        name="thread_replies",
+        data_from=messages,
+        table_name="messages",
+        primary_key=("channel_id", "ts"),
+        write_disposition="merge",
+        columns=MESSAGE_COLUMNS,
+        parallelized=True,
+    )
+    def thread_replies(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        thread_state = dlt.current.source_state().setdefault("threads", {})
+        return refresh_threads(client, rows, thread_state, end_ts, run_stats)
+
+    return users, channels_resource, messages, thread_replies
+
+
+@with_config(sections=("sources", "slack"))
+def make_client(
+    access_token: str = dlt.secrets.value,
+    api_base_url: str = DEFAULT_API_BASE_URL,
+    *,
+    rate_limit_profile: str = "tiers",
+    rate_limit_minute_seconds: float = 60.0,
+    max_attempts: int = 8,
+    stats: Optional[RunStats] = None,
+) -> SlackClient:
+    """A client paced for the app's rate-limit profile; unset arguments come from
+    `sources.slack.*` config (env `SOURCES__SLACK__*`)."""
+    profiles = {"tiers": TIER_ALLOWANCES, "non_marketplace": NON_MARKETPLACE_ALLOWANCES, "off": {}}
+    if rate_limit_profile not in profiles:
+        raise SlackConfigError(
+            f"Unknown rate_limit_profile '{rate_limit_profile}': use one of {', '.join(profiles)}"
+        )
+    page_sizes = None
+    if rate_limit_profile == "non_marketplace":
+        page_sizes = {
+            "conversations.history": NON_MARKETPLACE_PAGE_SIZE,
+            "conversations.replies": NON_MARKETPLACE_PAGE_SIZE,
+        }
+    return SlackClient(
+        access_token,
+        api_base_url,
+        allowances=profiles[rate_limit_profile],
+        minute_seconds=rate_limit_minute_seconds,
+        page_sizes=page_sizes,
+        max_attempts=max_attempts,
+        stats=stats,
+    )
+
+
+def _history_pages(
+    client: SlackClient,
+    channel: Dict[str, Any],
+    window: Any,
+    join_public_channels: bool,
+    stats: RunStats,
+) -> Optional[Iterator[List[Dict[str, Any]]]]:
+    """History pages of a channel, joining it first if allowed; None when it must be skipped.
+
+    The first page is fetched here so that `not_in_channel` is decided before any row is
+    yielded; the remaining pages stream lazily.
+    """
+    name = channel.get("name", channel["id"])
+    for attempt in (1, 2):
+        pages = client.pages("conversations.history", "messages", window.params(channel["id"]))
+        try:
+            first = next(pages, [])
+        except SlackChannelError as error:
+            can_join = (
+                error.error == "not_in_channel"
+                and join_public_channels
+                and not channel.get("is_private")
+                and attempt == 1
+            )
+            if can_join:
+                client.call("conversations.join", {"channel": channel["id"]})
+                stats.joined_channels.append(name)
+                logger.info("Slack #%s: joined the channel to read its history", name)
+                continue
+            stats.skip_channel(name, error.error)
+            hint = (
+                " (invite the bot or set join_public_channels)"
+                if error.error == "not_in_channel"
+                else ""
+            )
+            logger.warning("Slack #%s skipped: %s%s", name, error.error, hint)
+            return None
+        return _chain(first, pages)
+    return None
+
+
+def _chain(
+    first: List[Dict[str, Any]], rest: Iterator[List[Dict[str, Any]]]
+) -> Iterator[List[Dict[str, Any]]]:
+    yield first
+    yield from rest

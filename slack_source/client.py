@@ -1,0 +1,195 @@
+"""Slack Web API access: dlt's RESTClient with Slack's cursor, errors, retries and pacing.
+
+Pagination and HTTP plumbing are dlt's; this module adds only what is Slack-specific:
+`ok: false` bodies become typed errors, 429/5xx/malformed bodies are retried (Retry-After
+honoured exactly), and every attempt waits for its method's pacing slot.
+"""
+
+import logging
+import random
+import re
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+import orjson
+from dlt.sources.helpers.requests.session import Session
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
+from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
+from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from .errors import SlackConfigError, SlackTransientError, error_from_payload
+from .pacing import MethodPacer
+from .run_stats import RunStats
+from .settings import PACING_SAFETY_FACTOR, PAGE_SIZES, TIER_ALLOWANCES, TOKEN_PREFIXES
+
+logger = logging.getLogger("dlt.slack")
+
+RETRYABLE = (SlackTransientError, ConnectionError, Timeout, ChunkedEncodingError)
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9\-_.]+$")
+
+
+def method_of(url: str) -> str:
+    """`https://slack.com/api/conversations.history?x=1` -> `conversations.history`."""
+    return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def check_token(token: Optional[str]) -> str:
+    """Reject a missing or malformed token before any call; the message never echoes it."""
+    if not token or not str(token).strip():
+        raise SlackConfigError(
+            "No Slack token: set SOURCES__SLACK__ACCESS_TOKEN or sources.slack.access_token"
+            " in .dlt/secrets.toml"
+        )
+    token = str(token).strip()
+    if not token.startswith(TOKEN_PREFIXES) or not _TOKEN_SHAPE.match(token):
+        raise SlackConfigError(
+            "Malformed Slack token: expected a token starting with one of "
+            f"{', '.join(TOKEN_PREFIXES)} (check SOURCES__SLACK__ACCESS_TOKEN)"
+        )
+    return token
+
+
+class PacedAdapter(HTTPAdapter):
+    """Waits for the method's pacing slot before every attempt, retries included."""
+
+    def __init__(self, pacer: MethodPacer, stats: RunStats, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pacer = pacer
+        self.stats = stats
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+        method = method_of(request.url or "")
+        waited = self.pacer.wait(method)
+        if waited:
+            self.stats.add_wait(waited)
+        self.stats.count_call(method)
+        return super().send(request, *args, **kwargs)
+
+
+class SlackClient:
+    """One Slack workspace, one token: paged and single calls with Slack's rules applied."""
+
+    def __init__(
+        self,
+        access_token: str,
+        api_base_url: str,
+        *,
+        allowances: Optional[Mapping[str, int]] = None,
+        minute_seconds: float = 60.0,
+        page_sizes: Optional[Mapping[str, int]] = None,
+        max_attempts: int = 8,
+        backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 60.0,
+        timeout_seconds: float = 60.0,
+        stats: Optional[RunStats] = None,
+    ) -> None:
+        token = check_token(access_token)
+        self.stats = stats or RunStats()
+        self.page_sizes = {**PAGE_SIZES, **(page_sizes or {})}
+        self.pacer = MethodPacer(
+            allowances or TIER_ALLOWANCES, minute_seconds, safety_factor=PACING_SAFETY_FACTOR
+        )
+        self._backoff = (backoff_seconds, max_backoff_seconds)
+        session = Session(timeout=timeout_seconds, raise_for_status=False)
+        adapter = PacedAdapter(self.pacer, self.stats, pool_maxsize=16)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.send = Retrying(  # type: ignore[method-assign]
+            retry=retry_if_exception_type(RETRYABLE),
+            wait=self._wait_before_retry,
+            stop=stop_after_attempt(max_attempts),
+            before_sleep=self._log_retry,
+            reraise=True,
+        ).wraps(session.send)
+        base = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
+        self._rest = RESTClient(
+            base_url=base,
+            auth=BearerTokenAuth(token),
+            session=session,
+            paginator=JSONResponseCursorPaginator(
+                cursor_path="response_metadata.next_cursor", cursor_param="cursor"
+            ),
+        )
+        self._hooks = {"response": [self._check_response]}
+
+    # -- calls -----------------------------------------------------------------------------
+    def pages(
+        self, method: str, data_key: str, params: Optional[Dict[str, Any]] = None
+    ) -> Iterator[List[Dict[str, Any]]]:
+        """Every page of a cursor-paginated method, each as the list under `data_key`."""
+        query = dict(params or {})
+        if method in self.page_sizes:
+            query.setdefault("limit", self.page_sizes[method])
+        for page in self._rest.paginate(
+            method, params=query, data_selector=data_key, hooks=dict(self._hooks)
+        ):
+            yield list(page)
+
+    def call(self, method: str, params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """One non-paginated call (POST form, as Slack's SDKs do); returns the parsed body."""
+        response = self._rest.post(method, data=params or {}, hooks=dict(self._hooks))
+        return response.json()  # type: ignore[no-any-return]
+
+    # -- Slack's answer rules --------------------------------------------------------------
+    def _check_response(self, response: Response, *args: Any, **kwargs: Any) -> Response:
+        """Turn Slack's answer into data or a typed error; parse the JSON body once."""
+        method = method_of(response.url)
+        status = response.status_code
+        if status == 429:
+            retry_after = _retry_after_seconds(response)
+            self.stats.count_ratelimited(method)
+            self.pacer.hold(method, retry_after)
+            raise SlackTransientError(method, "HTTP 429 ratelimited", response, retry_after)
+        if status >= 500:
+            raise SlackTransientError(method, f"HTTP {status}", response)
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise SlackTransientError(
+                method, f"HTTP {status} with a malformed JSON body", response
+            ) from None
+        if not isinstance(payload, dict):
+            raise SlackTransientError(method, "response body is not a JSON object", response)
+        if not payload.get("ok"):
+            if payload.get("error") == "ratelimited":
+                self.stats.count_ratelimited(method)
+                raise SlackTransientError(method, "ratelimited", response)
+            raise error_from_payload(method, payload)
+        response.json = lambda *a, **k: payload  # type: ignore[method-assign]
+        return response
+
+    def _wait_before_retry(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, SlackTransientError) and error.retry_after is not None:
+            return error.retry_after  # Slack said exactly how long; the pacer holds too
+        base, cap = self._backoff
+        return min(cap, base * 2 ** (state.attempt_number - 1)) * random.uniform(0.5, 1.0)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        method = getattr(error, "method", None) or "request"
+        self.stats.count_retry(method)
+        wait = state.next_action.sleep if state.next_action else 0.0
+        logger.warning(
+            "Slack %s: %s; retry %d in %.2fs",
+            method,
+            _describe_transient(error),
+            state.attempt_number,
+            wait,
+        )
+
+
+def _retry_after_seconds(response: Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
+def _describe_transient(error: Optional[BaseException]) -> str:
+    if isinstance(error, SlackTransientError):
+        return error.reason
+    return type(error).__name__ if error else "unknown error"

@@ -1,0 +1,92 @@
+"""Typed Slack errors: each names the method and Slack's error code, never the token."""
+
+from typing import Any, Dict, Optional
+
+from requests import HTTPError, Response
+
+
+class SlackError(Exception):
+    """Base class of every error this source raises about Slack."""
+
+
+class SlackConfigError(SlackError):
+    """Bad configuration found before any request is made (token shape, unknown channel...)."""
+
+
+class SlackApiError(SlackError):
+    """Slack answered `ok: false`: a permanent error for this call."""
+
+    def __init__(self, method: str, error: str, payload: Optional[Dict[str, Any]] = None) -> None:
+        self.method = method
+        self.error = error
+        self.payload = payload or {}
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        return f"Slack {self.method} failed: {self.error}"
+
+
+class SlackAuthError(SlackApiError):
+    """The token is missing, wrong, revoked or its account is gone: retrying cannot help."""
+
+    HINTS = {
+        "not_authed": "no token was sent; set SOURCES__SLACK__ACCESS_TOKEN",
+        "invalid_auth": "the token is not valid; check SOURCES__SLACK__ACCESS_TOKEN",
+        "token_revoked": "the token was revoked; reinstall the app and use its new token",
+        "token_expired": "the token expired; refresh it or use a non-expiring bot token",
+        "account_inactive": "the token's user or workspace is deactivated",
+    }
+
+    def describe(self) -> str:
+        hint = self.HINTS.get(self.error, "")
+        return f"Slack {self.method} failed: {self.error}" + (f" ({hint})" if hint else "")
+
+
+class SlackScopeError(SlackApiError):
+    """The app lacks an OAuth scope; the message says which one to add."""
+
+    def describe(self) -> str:
+        needed = self.payload.get("needed", "?")
+        provided = self.payload.get("provided", "")
+        return (
+            f"Slack {self.method} failed: missing_scope: add the OAuth scope '{needed}' to the "
+            f"Slack app and reinstall it (token has: {provided or 'none'})"
+        )
+
+
+class SlackChannelError(SlackApiError):
+    """A channel cannot be read (not a member, not found, archived): skip it, keep the rest."""
+
+
+class SlackTransientError(HTTPError):
+    """A failure worth retrying: 5xx, 429, malformed body, `ratelimited` without a 429."""
+
+    def __init__(
+        self,
+        method: str,
+        reason: str,
+        response: Optional[Response] = None,
+        retry_after: Optional[float] = None,
+    ) -> None:
+        self.method = method
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(f"Slack {method}: {reason}", response=response)
+
+
+AUTH_ERRORS = frozenset(SlackAuthError.HINTS)
+CHANNEL_ERRORS = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "method_not_supported_for_channel_type"}
+)
+
+
+def error_from_payload(method: str, payload: Dict[str, Any]) -> SlackApiError:
+    """Map Slack's `ok: false` body to the most specific error class."""
+    error = str(payload.get("error") or "unknown_error")
+    if error in AUTH_ERRORS:
+        return SlackAuthError(method, error, payload)
+    if error == "missing_scope":
+        return SlackScopeError(method, error, payload)
+    if error in CHANNEL_ERRORS:
+        return SlackChannelError(method, error, payload)
+    return SlackApiError(method, error, payload)

@@ -1,0 +1,54 @@
+"""Shape Slack messages into `messages` rows: Slack's fields untouched, plus where and when."""
+
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def ts_to_datetime(ts: str) -> datetime:
+    """Exact UTC time of a Slack `ts` ("1700000000.123456"), without float rounding."""
+    seconds, _, micros = ts.partition(".")
+    return datetime.fromtimestamp(int(seconds), timezone.utc).replace(
+        microsecond=int((micros + "000000")[:6])
+    )
+
+
+def ts_to_float(ts: str) -> float:
+    return float(ts)
+
+
+def datetime_to_ts(moment: datetime) -> str:
+    """A Slack-style `ts` string for a moment, for `oldest`/`latest` arguments."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    delta = moment - _EPOCH
+    micros = delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def shift_ts(ts: str, seconds: float) -> str:
+    """`ts` moved by `seconds` (negative goes back), still a Slack `ts` string."""
+    seconds_part, _, micros = ts.partition(".")
+    total = int(seconds_part) * 1_000_000 + int((micros + "000000")[:6]) + round(seconds * 1e6)
+    return f"{total // 1_000_000}.{total % 1_000_000:06d}"
+
+
+def to_rows(messages: Iterable[Dict[str, Any]], channel_id: str) -> List[Dict[str, Any]]:
+    """Add `channel_id` and `posted_at` (from `ts`) to each message, in place."""
+    rows = []
+    for message in messages:
+        message["channel_id"] = channel_id
+        message["posted_at"] = ts_to_datetime(message["ts"])
+        rows.append(message)
+    return rows
+
+
+def is_thread_parent(message: Dict[str, Any]) -> bool:
+    """A parent has replies and `thread_ts == ts` (tombstoned parents keep their thread)."""
+    return bool(message.get("reply_count")) and message.get("thread_ts") == message.get("ts")
+
+
+def deletion_row(channel_id: str, ts: str) -> Dict[str, Any]:
+    """A row that makes dlt's merge remove (`channel_id`, `ts`) from the destination."""
+    return {"channel_id": channel_id, "ts": ts, "is_deleted": True}

@@ -1,0 +1,72 @@
+"""Counters of one run (calls, 429s, skipped channels, rows), shared by the client and resources.
+
+The flow reads them after a load to publish the run summary; they hold no Slack payloads and no
+secrets, so they are safe to log and to put in Prefect artifacts.
+"""
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+
+@dataclass
+class RunStats:
+    calls: Counter = field(default_factory=Counter)
+    ratelimited: Counter = field(default_factory=Counter)
+    retries: Counter = field(default_factory=Counter)
+    seconds_waited_for_limits: float = 0.0
+    messages_per_channel: Counter = field(default_factory=Counter)
+    replies_per_channel: Counter = field(default_factory=Counter)
+    deleted_per_channel: Counter = field(default_factory=Counter)
+    threads_refreshed: int = 0
+    skipped_channels: Dict[str, str] = field(default_factory=dict)
+    joined_channels: List[str] = field(default_factory=list)
+    started_at: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count_call(self, method: str) -> None:
+        with self._lock:
+            self.calls[method] += 1
+
+    def count_ratelimited(self, method: str) -> None:
+        with self._lock:
+            self.ratelimited[method] += 1
+
+    def count_retry(self, method: str) -> None:
+        with self._lock:
+            self.retries[method] += 1
+
+    def add_wait(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds_waited_for_limits += seconds
+
+    def count_rows(self, counter_name: str, channel: str, n: int) -> None:
+        with self._lock:
+            getattr(self, counter_name)[channel] += n
+
+    def count_thread_refresh(self) -> None:
+        with self._lock:
+            self.threads_refreshed += 1
+
+    def skip_channel(self, channel: str, reason: str) -> None:
+        with self._lock:
+            self.skipped_channels[channel] = reason
+
+    def as_dict(self) -> Dict[str, Any]:
+        """A JSON-ready snapshot for summaries and artifacts."""
+        with self._lock:
+            return {
+                "api_calls": dict(self.calls),
+                "ratelimited_429": dict(self.ratelimited),
+                "retries": dict(self.retries),
+                "seconds_waited_for_limits": round(self.seconds_waited_for_limits, 3),
+                "messages_per_channel": dict(self.messages_per_channel),
+                "replies_per_channel": dict(self.replies_per_channel),
+                "deleted_per_channel": dict(self.deleted_per_channel),
+                "threads_refreshed": self.threads_refreshed,
+                "skipped_channels": dict(self.skipped_channels),
+                "joined_channels": list(self.joined_channels),
+                "elapsed_seconds": round(time.monotonic() - self.started_at, 3),
+            }

@@ -1,0 +1,53 @@
+"""Slack Web API settings the source relies on: defaults, page sizes and rate-limit tiers.
+
+Values come from Slack's method reference (see README, "Slack API facts"); each is a constant so
+that a reader finds the number, and the reason for it, in one place.
+"""
+
+from typing import Dict
+
+DEFAULT_API_BASE_URL = "https://slack.com/api/"
+
+# Largest page each method accepts: fewer pages means fewer calls against per-method limits.
+PAGE_SIZES: Dict[str, int] = {
+    "users.list": 1000,
+    "conversations.list": 999,  # "under 1000"
+    "conversations.history": 999,
+    "conversations.replies": 999,  # documented default 1000, "specify under 1000"
+    "conversations.members": 1000,
+}
+
+# Requests per minute Slack allows for each method of an internal or Marketplace app
+# (Tier 2 = 20, Tier 3 = 50, Tier 4 = 100, auth.test "hundreds").
+TIER_ALLOWANCES: Dict[str, int] = {
+    "auth.test": 600,
+    "users.list": 20,
+    "conversations.list": 20,
+    "conversations.history": 50,
+    "conversations.replies": 50,
+    "conversations.join": 50,
+    "conversations.members": 100,
+}
+
+# Slack's 2025 limits for commercially distributed non-Marketplace apps: history and replies
+# fall to 1 request a minute and 15 messages a page.
+NON_MARKETPLACE_ALLOWANCES: Dict[str, int] = {
+    **TIER_ALLOWANCES,
+    "conversations.history": 1,
+    "conversations.replies": 1,
+}
+NON_MARKETPLACE_PAGE_SIZE = 15
+
+# Pace a little under each allowance so clock jitter never tips a request over the limit.
+PACING_SAFETY_FACTOR = 1.02
+
+# How far back the daily run re-reads history to catch late replies, edits and deletions.
+DEFAULT_LOOKBACK_DAYS = 7
+# Where a channel's very first incremental load starts when no start date is configured.
+DEFAULT_INITIAL_DAYS = 1
+
+# Columns kept as JSON: exploding them creates dozens of child tables nobody queries.
+MESSAGE_JSON_COLUMNS = ("blocks", "attachments", "files", "root", "reply_users", "pinned_to")
+
+# Tokens Slack issues: bot (xoxb), user (xoxp), app-level (xapp), legacy/enterprise (xoxa, xoxe).
+TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe-", "xapp-")

@@ -1,0 +1,129 @@
+"""Shared fixtures: an emulated Slack workspace on 127.0.0.1 and pipelines on temporary DuckDB."""
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import dlt
+import duckdb
+import pytest
+
+from slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
+
+TOKEN = "xoxb-emulator-token"
+DATASET = "slack_data"
+
+SMALL_SPEC = dict(
+    seed=11,
+    users=10,
+    channels=5,
+    private_channels=1,
+    archived_channels=1,
+    messages=800,
+    threads=40,
+    days=30,
+    non_member_channels=1,
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's .dlt secrets or writes to ~/.dlt."""
+    for key in list(os.environ):
+        if key.startswith(("SOURCES__", "DESTINATION__", "SLACK_PIPELINE__")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "WARNING")
+
+
+def start_emulator(
+    spec: Optional[Dict[str, Any]] = None, **config: Any
+) -> Tuple[Workspace, EmulatorServer]:
+    workspace = Workspace(WorkspaceSpec(**(spec or SMALL_SPEC)))
+    server = EmulatorServer(workspace, EmulatorConfig(tokens=(TOKEN,), **config))
+    server.__enter__()
+    return workspace, server
+
+
+@pytest.fixture
+def emulator() -> Iterator[Tuple[Workspace, EmulatorServer]]:
+    workspace, server = start_emulator()
+    try:
+        yield workspace, server
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def slack_env(
+    emulator: Tuple[Workspace, EmulatorServer], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Tuple[Workspace, EmulatorServer]:
+    """Point dlt config at the emulator and a fresh DuckDB file."""
+    _, server = emulator
+    monkeypatch.setenv("SOURCES__SLACK__ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("SOURCES__SLACK__API_BASE_URL", server.base_url)
+    monkeypatch.setenv("SOURCES__SLACK__RATE_LIMIT_PROFILE", "off")
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "slack.duckdb"))
+    monkeypatch.setenv("SLACK_PIPELINE__PIPELINES_DIR", str(tmp_path / "pipelines"))
+    return emulator
+
+
+def make_test_pipeline(tmp_path: Path, name: str = "slack_test") -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.duckdb(str(tmp_path / "slack.duckdb")),
+        dataset_name=DATASET,
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+
+
+def query(pipeline_or_path: Any, sql: str) -> list:
+    path = (
+        pipeline_or_path
+        if isinstance(pipeline_or_path, (str, Path))
+        else pipeline_or_path.destination_client().config.credentials.database
+    )
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def loaded_messages(pipeline_or_path: Any) -> Dict[Tuple[str, str], Dict[str, Any]]:
+    rows = query(
+        pipeline_or_path,
+        f"SELECT channel_id, ts, thread_ts, text, subtype, reply_count, latest_reply"
+        f" FROM {DATASET}.messages",
+    )
+    return {
+        (r[0], r[1]): {
+            "thread_ts": r[2],
+            "text": r[3],
+            "subtype": r[4],
+            "reply_count": r[5],
+            "latest_reply": r[6],
+        }
+        for r in rows
+    }
+
+
+def truth_messages(workspace: Workspace, channel_ids: Optional[set] = None) -> Dict[tuple, dict]:
+    truth = {}
+    for m in workspace.ground_truth():
+        if channel_ids is not None and m["channel_id"] not in channel_ids:
+            continue
+        truth[(m["channel_id"], m["ts"])] = {
+            "thread_ts": m.get("thread_ts"),
+            "text": m.get("text"),
+            "subtype": m.get("subtype"),
+            "reply_count": m.get("reply_count"),
+            "latest_reply": m.get("latest_reply"),
+        }
+    return truth
+
+
+def readable_channel_ids(workspace: Workspace, include_private: bool = False) -> set:
+    """Channels the bot can read without joining."""
+    return {
+        c["id"]
+        for c in workspace.channels()
+        if c.get("is_member") and (include_private or not c.get("is_private"))
+    }

@@ -1,0 +1,67 @@
+"""The Prefect flow end to end on Prefect's test harness: tasks, summary, artifact, dates."""
+
+import os
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import DATASET, loaded_messages, query, readable_channel_ids, truth_messages
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def flow(prefect_harness):
+    from slack_pipeline_with_prefect import slack_pipeline
+
+    return slack_pipeline
+
+
+def duckdb_path():
+    return os.environ["DESTINATION__DUCKDB__CREDENTIALS"]
+
+
+def test_flow_backfill_loads_workspace_and_reports_summary(flow, slack_env):
+    workspace, server = slack_env
+    start = (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
+    summary = flow(start_date=start)
+
+    readable = readable_channel_ids(workspace)
+    assert loaded_messages(duckdb_path()) == truth_messages(workspace, readable)
+    assert summary["rows_loaded"]["users"] == len(workspace.users())
+    assert summary["rows_loaded"]["messages"] == len(truth_messages(workspace, readable))
+    assert summary["api_calls"]["users.list"] == 1
+    assert summary["api_calls"]["conversations.list"] == 1
+    assert summary["api_calls"]["conversations.replies"] == summary["threads_refreshed"] > 0
+    outside = [c["name"] for c in workspace.channels() if not c.get("is_member")]
+    assert summary["skipped_channels"] == {name: "not_in_channel" for name in outside}
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts()
+    markdown = [a for a in artifacts if a.key == "slack-load-summary"]
+    assert markdown and "| messages |" in markdown[0].data
+    assert "not_in_channel" in markdown[0].data
+
+
+def test_first_run_without_start_date_loads_one_day(flow, slack_env):
+    workspace, server = slack_env
+    flow()
+    cutoff = datetime.now(timezone.utc).timestamp() - 86400 - 60
+    rows = query(duckdb_path(), f"SELECT ts, thread_ts FROM {DATASET}.messages")
+    top_level = [float(ts) for ts, thread_ts in rows if not thread_ts or thread_ts == ts]
+    assert top_level, "the last day has messages"
+    assert min(top_level) >= cutoff
+
+
+def test_flow_fails_clearly_on_unknown_channel(flow, slack_env):
+    with pytest.raises(Exception) as raised:
+        flow(channels=["general", "no-such-channel"])
+    assert "Unknown Slack channel(s): no-such-channel" in str(raised.value)

@@ -1,0 +1,216 @@
+"""The dlt source against the emulated workspace: complete, exact, no duplicates, clear errors."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from slack_source import RunStats, SlackAuthError, SlackConfigError, SlackScopeError, slack_source
+from tests.conftest import (
+    DATASET,
+    TOKEN,
+    loaded_messages,
+    make_test_pipeline,
+    query,
+    readable_channel_ids,
+    start_emulator,
+    truth_messages,
+)
+
+BACKFILL = datetime.now(timezone.utc) - timedelta(days=40)
+
+
+def backfill(pipeline, server, **kwargs):
+    stats = RunStats()
+    source = slack_source(
+        access_token=TOKEN,
+        api_base_url=server.base_url,
+        start_date=BACKFILL,
+        rate_limit_profile="off",
+        stats=stats,
+        **kwargs,
+    )
+    info = pipeline.run(source)
+    info.raise_on_failed_jobs()
+    return stats
+
+
+def test_backfill_loads_every_message_once_with_exact_text(emulator, tmp_path):
+    workspace, server = emulator
+    pipeline = make_test_pipeline(tmp_path)
+    stats = backfill(pipeline, server)
+
+    truth = truth_messages(workspace, readable_channel_ids(workspace))
+    loaded = loaded_messages(pipeline)
+    assert len(truth) > 500
+    assert set(loaded) == set(truth)
+    assert loaded == truth
+    total, distinct = query(
+        pipeline, f"SELECT COUNT(*), COUNT(DISTINCT (channel_id, ts)) FROM {DATASET}.messages"
+    )[0]
+    assert total == distinct == len(truth)
+    replies = [k for k, v in truth.items() if v["thread_ts"] and v["thread_ts"] != k[1]]
+    assert replies, "the workspace must contain thread replies"
+    assert set(stats.skipped_channels.values()) == {"not_in_channel"}
+
+
+def test_posted_at_is_exactly_ts_and_json_columns_are_not_exploded(emulator, tmp_path):
+    _, server = emulator
+    pipeline = make_test_pipeline(tmp_path)
+    backfill(pipeline, server)
+    mismatches = query(
+        pipeline,
+        f"""SELECT COUNT(*) FROM {DATASET}.messages WHERE
+            epoch_us(posted_at) != CAST(replace(ts, '.', '') AS BIGINT)""",
+    )[0][0]
+    assert mismatches == 0
+    tables = {r[0] for r in query(pipeline, "SELECT table_name FROM information_schema.tables")}
+    assert "messages__reactions" in tables
+    assert not {t for t in tables if t.startswith(("messages__blocks", "messages__files"))}
+    with_blocks = query(
+        pipeline, f"SELECT COUNT(*) FROM {DATASET}.messages WHERE blocks IS NOT NULL"
+    )[0][0]
+    assert with_blocks > 0
+
+
+def test_reactions_match_ground_truth(emulator, tmp_path):
+    workspace, server = emulator
+    pipeline = make_test_pipeline(tmp_path)
+    backfill(pipeline, server)
+    readable = readable_channel_ids(workspace)
+    expected = sorted(
+        (m["channel_id"], m["ts"], r["name"], r["count"])
+        for m in workspace.ground_truth()
+        if m["channel_id"] in readable
+        for r in m.get("reactions", [])
+    )
+    assert expected, "the workspace must contain reactions"
+    loaded = sorted(
+        query(
+            pipeline,
+            f"""SELECT m.channel_id, m.ts, r.name, r.count FROM {DATASET}.messages__reactions r
+                JOIN {DATASET}.messages m ON r._dlt_parent_id = m._dlt_id""",
+        )
+    )
+    assert loaded == expected
+
+
+def test_second_identical_run_adds_no_rows_and_fetches_no_threads(emulator, tmp_path):
+    _, server = emulator
+    pipeline = make_test_pipeline(tmp_path)
+    backfill(pipeline, server)
+    before = query(pipeline, f"SELECT COUNT(*) FROM {DATASET}.messages")[0][0]
+    reactions_before = query(pipeline, f"SELECT COUNT(*) FROM {DATASET}.messages__reactions")[0][0]
+    server.reset_stats()
+    stats = backfill(pipeline, server)
+    assert query(pipeline, f"SELECT COUNT(*) FROM {DATASET}.messages")[0][0] == before
+    assert (
+        query(pipeline, f"SELECT COUNT(*) FROM {DATASET}.messages__reactions")[0][0]
+        == reactions_before
+    )
+    assert server.request_counts().get("conversations.replies", 0) == 0
+    assert stats.threads_refreshed == 0
+
+
+def test_users_and_channels_one_row_per_id(emulator, tmp_path):
+    workspace, server = emulator
+    pipeline = make_test_pipeline(tmp_path)
+    backfill(pipeline, server)
+    backfill(pipeline, server)
+    users = query(pipeline, f"SELECT id FROM {DATASET}.users")
+    assert sorted(r[0] for r in users) == sorted(u["id"] for u in workspace.users())
+    channels = query(pipeline, f"SELECT id, name, is_private, is_archived FROM {DATASET}.channels")
+    public = [c for c in workspace.channels() if not c.get("is_private")]
+    assert sorted(r[0] for r in channels) == sorted(c["id"] for c in public)
+    assert any(r[3] for r in channels), "an archived channel is listed"
+
+
+def test_channel_selection_by_name_and_id(emulator, tmp_path):
+    workspace, server = emulator
+    readable = [c for c in workspace.channels() if c.get("is_member") and not c["is_private"]]
+    by_name, by_id = readable[0], readable[1]
+    pipeline = make_test_pipeline(tmp_path)
+    backfill(pipeline, server, channels=[f"#{by_name['name']}", by_id["id"]])
+    loaded_channels = {r[0] for r in query(pipeline, f"SELECT channel_id FROM {DATASET}.messages")}
+    assert loaded_channels == {by_name["id"], by_id["id"]}
+
+
+def test_unknown_channel_names_are_listed_in_one_error(emulator, tmp_path):
+    _, server = emulator
+    with pytest.raises(Exception) as raised:
+        backfill(make_test_pipeline(tmp_path), server, channels=["general", "nope-1", "nope-2"])
+    text = str(raised.value)
+    assert "Unknown Slack channel(s): nope-1, nope-2" in text
+    assert "general" not in text.split("Unknown Slack channel(s):")[1].split(".")[0]
+
+
+def test_private_channels_only_with_flag(emulator, tmp_path):
+    workspace, server = emulator
+    private = {c["id"] for c in workspace.channels() if c["is_private"] and c.get("is_member")}
+    assert private
+    pipeline = make_test_pipeline(tmp_path)
+    backfill(pipeline, server, include_private=True)
+    loaded_channels = {r[0] for r in query(pipeline, f"SELECT channel_id FROM {DATASET}.messages")}
+    assert private <= loaded_channels
+
+
+def test_not_in_channel_is_skipped_or_joined(emulator, tmp_path):
+    workspace, server = emulator
+    outside = [c for c in workspace.channels() if not c.get("is_member")]
+    assert outside, "the workspace has a public channel the bot is not in"
+    stats = backfill(make_test_pipeline(tmp_path, "skip"), server)
+    assert stats.skipped_channels == {outside[0]["name"]: "not_in_channel"}
+
+    stats = backfill(make_test_pipeline(tmp_path, "join"), server, join_public_channels=True)
+    assert stats.skipped_channels == {}
+    assert stats.joined_channels == [outside[0]["name"]]
+    assert server.request_counts().get("conversations.join") == 1
+
+
+def test_invalid_token_fails_fast_without_leaking_it(tmp_path):
+    workspace, server = start_emulator()
+    try:
+        wrong = "xoxb-this-token-is-wrong"
+        with pytest.raises(Exception) as raised:
+            pipeline = make_test_pipeline(tmp_path)
+            pipeline.run(
+                slack_source(access_token=wrong, api_base_url=server.base_url).with_resources(
+                    "users"
+                )
+            )
+        chain = [raised.value]
+        while chain[-1].__cause__ or chain[-1].__context__:
+            chain.append(chain[-1].__cause__ or chain[-1].__context__)
+        auth = [e for e in chain if isinstance(e, SlackAuthError)]
+        assert auth and auth[0].error == "invalid_auth"
+        assert "users.list" in str(auth[0])
+        assert all(wrong not in str(e) for e in chain)
+        assert server.request_counts().get("users.list") == 1, "no retries on invalid_auth"
+    finally:
+        server.__exit__(None, None, None)
+
+
+def test_missing_scope_names_the_scope_to_add(tmp_path):
+    _, server = start_emulator(scopes=("channels:read", "channels:history"))
+    try:
+        with pytest.raises(Exception) as raised:
+            make_test_pipeline(tmp_path).run(
+                slack_source(access_token=TOKEN, api_base_url=server.base_url).with_resources(
+                    "users"
+                )
+            )
+        error = raised.value
+        while not isinstance(error, SlackScopeError) and (error.__cause__ or error.__context__):
+            error = error.__cause__ or error.__context__
+        assert isinstance(error, SlackScopeError)
+        assert "add the OAuth scope 'users:read'" in str(error)
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("token", ["", "not-a-slack-token", "xoxb-has spaces"])
+def test_missing_or_malformed_token_is_a_config_error(token):
+    with pytest.raises(SlackConfigError) as raised:
+        slack_source(access_token=token, api_base_url="http://127.0.0.1:9/api/")
+    assert "token" in str(raised.value).lower()
+    if token:
+        assert token not in str(raised.value)
