@@ -28,6 +28,7 @@ from .errors import (
 )
 from .history import ChannelHistoryReader, plan_window
 from .message_rows import datetime_to_ts
+from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
 from .run_stats import RunStats
 from .settings import (
     DEFAULT_API_BASE_URL,
@@ -89,6 +90,8 @@ def slack_source(
     max_attempts: int = 8,
     channel_list: Optional[List[Dict[str, Any]]] = None,
     stats: Optional[Any] = None,
+    pii_mode: str = "off",
+    pii_salt: Optional[str] = None,
 ) -> Sequence[DltResource]:
     """Slack workspace data.
 
@@ -104,7 +107,13 @@ def slack_source(
         rate_limit_minute_seconds: length of Slack's rate window; shorter only for the emulator.
         channel_list: channels already listed by the caller (saves a conversations.list call).
         stats: a `RunStats` that collects calls, 429s and skipped channels for the run summary.
+        pii_mode: `off`, `hash` (HMAC-SHA256 with the secret `sources.slack.pii_salt`) or `drop`
+            for users' names/emails and messages' `user_profile` (see `slack_source.pii`).
     """
+    # PII (issue "BigQuery for real"): checked before any request is sent.
+    if (pii_mode or "off").strip().lower() == "hash" and not pii_salt:
+        pii_salt = dlt.secrets.get("sources.slack.pii_salt")
+    pii_mode = check_pii_mode(pii_mode, pii_salt)
     run_stats: RunStats = stats if isinstance(stats, RunStats) else RunStats()
     client = make_client(
         access_token,
@@ -185,6 +194,10 @@ def slack_source(
         thread_state = dlt.current.source_state().setdefault("threads", {})
         return refresh_threads(client, rows, thread_state, end_ts, run_stats)
 
+    if pii_mode != "off":  # PII (issue "BigQuery for real")
+        users.add_map(pseudonymize_users(pii_mode, pii_salt))
+        messages.add_map(pseudonymize_messages(pii_mode, pii_salt))
+        thread_replies.add_map(pseudonymize_messages(pii_mode, pii_salt))
     return users, channels_resource, messages, thread_replies
 
 

@@ -90,7 +90,9 @@ class SlackClient:
         self.stats = stats or RunStats()
         self.page_sizes = {**PAGE_SIZES, **(page_sizes or {})}
         self.pacer = MethodPacer(
-            allowances or TIER_ALLOWANCES, minute_seconds, safety_factor=PACING_SAFETY_FACTOR
+            TIER_ALLOWANCES if allowances is None else allowances,
+            minute_seconds,
+            safety_factor=PACING_SAFETY_FACTOR,
         )
         self._backoff = (backoff_seconds, max_backoff_seconds)
         session = Session(timeout=timeout_seconds, raise_for_status=False)
