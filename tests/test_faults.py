@@ -1,0 +1,135 @@
+"""Faults, rate limits and secrets: the load still equals the ground truth, paced, token-free."""
+
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from slack_emulator import FaultSpec
+from slack_source import RunStats, slack_source
+from tests.conftest import (
+    DATASET,
+    SMALL_SPEC,
+    TOKEN,
+    loaded_messages,
+    make_test_pipeline,
+    query,
+    readable_channel_ids,
+    start_emulator,
+    truth_messages,
+)
+
+START = datetime.now(timezone.utc) - timedelta(days=40)
+THREADED_SPEC = dict(SMALL_SPEC, messages=1600, threads=120)
+FAULT_KINDS = ("500", "502", "503", "reset", "truncated", "ratelimited_200")
+
+
+def load(pipeline, server, **kwargs):
+    stats = RunStats()
+    source = slack_source(
+        access_token=TOKEN,
+        api_base_url=server.base_url,
+        start_date=START,
+        stats=stats,
+        **kwargs,
+    )
+    pipeline.run(source).raise_on_failed_jobs()
+    return stats
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_seeded_faults_end_equal_to_ground_truth(seed, tmp_path, monkeypatch):
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
+    faults = FaultSpec(rate=0.15, seed=seed, kinds=FAULT_KINDS)
+    workspace, server = start_emulator(faults=faults)
+    try:
+        pipeline = make_test_pipeline(tmp_path)
+        client_kwargs = dict(rate_limit_profile="off", max_attempts=12)
+        stats = load(pipeline, server, **client_kwargs)
+        assert server.stats()["faults"], "faults were injected"
+        assert sum(stats.retries.values()) > 0
+        readable = readable_channel_ids(workspace)
+        assert loaded_messages(pipeline) == truth_messages(workspace, readable)
+        total, distinct = query(
+            pipeline, f"SELECT COUNT(*), COUNT(DISTINCT (channel_id, ts)) FROM {DATASET}.messages"
+        )[0]
+        assert total == distinct
+    finally:
+        server.__exit__(None, None, None)
+
+
+def test_pacing_keeps_429s_rare_and_respects_the_allowance(tmp_path):
+    scale = 0.01  # one Slack minute = 0.6 s
+    workspace, server = start_emulator(
+        THREADED_SPEC, rate_limits="tiers", time_scale=scale, fractional_retry_after=True
+    )
+    try:
+        started = time.monotonic()
+        stats = load(
+            make_test_pipeline(tmp_path),
+            server,
+            rate_limit_profile="tiers",
+            rate_limit_minute_seconds=60 * scale,
+        )
+        elapsed = time.monotonic() - started
+        replies = stats.calls["conversations.replies"]
+        assert replies > 60, "the run needs more replies calls than one window allows"
+        assert sum(stats.ratelimited.values()) <= 2
+        # 50 replies a (scaled) minute: the calls cannot have taken less than that allows
+        assert elapsed >= (replies - 1) * (60 * scale) / 50
+        assert loaded_messages(tmp_path / "slack.duckdb") == truth_messages(
+            workspace, readable_channel_ids(workspace)
+        )
+    finally:
+        server.__exit__(None, None, None)
+
+
+def test_retry_after_is_honoured_when_slack_throttles(tmp_path):
+    """Pacing off against a throttling server: every 429 is waited out, nothing is lost."""
+    scale = 0.05  # a Slack minute = 3 s: unpaced calls outrun 50 a window
+    workspace, server = start_emulator(
+        THREADED_SPEC, rate_limits="tiers", time_scale=scale, fractional_retry_after=True
+    )
+    try:
+        stats = load(
+            make_test_pipeline(tmp_path), server, rate_limit_profile="off", max_attempts=50
+        )
+        assert sum(stats.ratelimited.values()) > 0
+        assert server.stats()["ratelimited"] == {k: v for k, v in stats.ratelimited.items() if v}
+        assert loaded_messages(tmp_path / "slack.duckdb") == truth_messages(
+            workspace, readable_channel_ids(workspace)
+        )
+    finally:
+        server.__exit__(None, None, None)
+
+
+def test_token_never_written_anywhere(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "DEBUG")
+    caplog.set_level("DEBUG")
+    faults = FaultSpec(rate=0.1, seed=5, kinds=("500", "ratelimited_200"))
+    workspace, server = start_emulator(faults=faults)
+    try:
+        pipeline = make_test_pipeline(tmp_path)
+        load(pipeline, server, rate_limit_profile="off", max_attempts=12)
+        # a failing run too: its error text must not carry the token either
+        with pytest.raises(Exception) as raised:
+            make_test_pipeline(tmp_path, "bad").run(
+                slack_source(access_token="xoxb-wrong-token", api_base_url=server.base_url)
+            )
+        assert "xoxb-wrong-token" not in str(raised.value)
+    finally:
+        server.__exit__(None, None, None)
+    assert TOKEN not in caplog.text
+    leaks = []
+    for path in Path(tmp_path).rglob("*"):
+        if path.is_file() and TOKEN.encode() in path.read_bytes():
+            leaks.append(str(path))
+    assert leaks == []
+    tables = query(
+        pipeline,
+        f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{DATASET}'",
+    )
+    for (table,) in tables:
+        rows = query(pipeline, f'SELECT * FROM {DATASET}."{table}"')
+        assert TOKEN not in repr(rows)
