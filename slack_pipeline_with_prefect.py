@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional  # noqa: E402
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 
+from orchestration.caching import cache_expiration, daily_target_key  # noqa: E402
 from orchestration.loading import load, make_pipeline  # noqa: E402
 from orchestration.retry_policy import retry_only_transient  # noqa: E402
 from orchestration.settings import (  # noqa: E402
@@ -29,15 +30,29 @@ from orchestration.summary import publish_summary  # noqa: E402
 from slack_source import RunStats, list_channels, make_client, select_channels, slack_source  # noqa: E402
 
 
-@task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_only_transient)
+@task(
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_condition_fn=retry_only_transient,
+    cache_key_fn=daily_target_key,
+    cache_expiration=cache_expiration(),
+)
 def get_users(settings: RunSettings) -> Dict[str, Any]:
-    """Load every user of the workspace (deleted ones included: old messages name them)."""
+    """Load every user of the workspace (deleted ones included: old messages name them).
+
+    Cached per day and target: a re-run or retry of today's flow does not call Slack again."""
     stats = RunStats()
     rows = load(make_pipeline(settings), slack_source(stats=stats).with_resources("users"))
     return {"rows": rows, "stats": stats.as_dict()}
 
 
-@task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_only_transient)
+@task(
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_condition_fn=retry_only_transient,
+    cache_key_fn=daily_target_key,
+    cache_expiration=cache_expiration(),
+)
 def get_channels(
     settings: RunSettings, channels: Optional[List[str]], include_private: bool
 ) -> Dict[str, Any]:

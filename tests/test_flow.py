@@ -65,3 +65,16 @@ def test_flow_fails_clearly_on_unknown_channel(flow, slack_env):
     with pytest.raises(Exception) as raised:
         flow(channels=["general", "no-such-channel"])
     assert "Unknown Slack channel(s): no-such-channel" in str(raised.value)
+
+
+def test_second_run_same_day_reuses_cached_users_and_channels(flow, slack_env):
+    workspace, server = slack_env
+    start = (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
+    flow(start_date=start)
+    server.reset_stats()
+    summary = flow()
+    counts = server.request_counts()
+    assert counts.get("users.list", 0) == 0
+    assert counts.get("conversations.list", 0) == 0
+    assert counts["conversations.history"] >= 1
+    assert summary["rows_loaded"].get("messages", 0) > 0

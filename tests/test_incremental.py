@@ -129,7 +129,9 @@ def test_run_killed_mid_extraction_then_rerun_equals_ground_truth(slack_env, tmp
     pipeline = make_test_pipeline(tmp_path)
     start = datetime.now(timezone.utc) - timedelta(days=40)
     source = slack_source(
-        access_token=TOKEN, api_base_url=server.base_url, start_date=start,
+        access_token=TOKEN,
+        api_base_url=server.base_url,
+        start_date=start,
         rate_limit_profile="off",
     )
     seen = {"items": 0}

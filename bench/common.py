@@ -1,0 +1,204 @@
+"""Shared helpers: emulator subprocess, dlt+DuckDB loads in a child process, result files."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+# quiet dlt logs in every process that imports this module (children inherit the env)
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+TOKEN = "xoxb-emulator-token"
+PAGE = 999
+ALLOWANCE = {
+    "users.list": 20,
+    "conversations.list": 20,
+    "conversations.history": 50,
+    "conversations.replies": 50,
+}
+
+
+class Emulator:
+    """`python -m slack_emulator serve` in a subprocess; use as a context manager."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.proc: Optional[subprocess.Popen] = None
+        self.base_url = ""
+        self.control_url = ""
+
+    def start(self) -> Emulator:
+        args = [sys.executable, "-m", "slack_emulator", "serve", "--port", "0", "--token", TOKEN]
+        for key, value in self.options.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                args.append(flag)
+            elif value is not None and value is not False:
+                args += [flag, str(value)]
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.stop()
+            raise RuntimeError(f"emulator did not start: {args}")
+        urls = json.loads(line)
+        self.base_url, self.control_url = urls["base_url"], urls["control_url"]
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def remote(self) -> Any:
+        from slack_emulator import RemoteEmulator
+
+        return RemoteEmulator(self.control_url)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def days_ago(days: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(days=days)
+
+
+def make_pipeline(pipelines_dir: str, name: str) -> Any:
+    """A dlt pipeline writing to a DuckDB file inside `pipelines_dir`."""
+    import dlt
+
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.duckdb(str(Path(pipelines_dir) / f"{name}.duckdb")),
+        dataset_name="slack",
+        pipelines_dir=pipelines_dir,
+    )
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS of this process in MB (ru_maxrss is KB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def stage_seconds(pipeline: Any) -> Dict[str, float]:
+    """Durations of extract/normalize/load of the pipeline's last run."""
+    out: Dict[str, float] = {}
+    trace = pipeline.last_trace
+    for step in trace.steps if trace else []:
+        if step.step in ("extract", "normalize", "load") and step.finished_at:
+            out[f"{step.step}_s"] = round((step.finished_at - step.started_at).total_seconds(), 3)
+    return out
+
+
+def load_job(
+    base_url: str, pipelines_dir: str, name: str, source_kwargs: Dict[str, Any]
+) -> Dict[str, Any]:
+    """Run one dlt load (runs in the child process); return timings, calls, rows and peak RSS."""
+    from slack_source import RunStats, slack_source
+
+    stats = RunStats()
+    pipeline = make_pipeline(pipelines_dir, name)
+    source = slack_source(access_token=TOKEN, api_base_url=base_url, stats=stats, **source_kwargs)
+    started = time.perf_counter()
+    info = pipeline.run(source)
+    wall = time.perf_counter() - started
+    info.raise_on_failed_jobs()
+    rows = pipeline.last_trace.last_normalize_info.row_counts
+    return {
+        "wall_s": wall,
+        "calls": dict(stats.calls),
+        "ratelimited": dict(stats.ratelimited),
+        "rows": {k: v for k, v in rows.items() if not k.startswith("_dlt")},
+        "skipped_channels": dict(stats.skipped_channels),
+        "stages": stage_seconds(pipeline),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _child(queue: Any, func: Any, kwargs: Dict[str, Any]) -> None:
+    try:
+        queue.put(("ok", func(**kwargs)))
+    except BaseException as exc:  # report to the parent, which re-raises
+        import traceback
+
+        queue.put(("error", f"{exc!r}\n{traceback.format_exc()}"))
+
+
+def run_in_child(func: Any, **kwargs: Any) -> Dict[str, Any]:
+    """Call module-level `func(**kwargs)` in a fresh (spawned) process; return its dict."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, func, kwargs))
+    proc.start()
+    status, value = queue.get()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(f"child failed: {value}")
+    return value
+
+
+def temp_dir(prefix: str) -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix=f"bench_{prefix}_")
+
+
+def top_level_per_channel(
+    truth: Iterator[Dict[str, Any]], since_ts: float = 0.0
+) -> tuple[Counter, Dict[tuple, int]]:
+    """Top-level messages (history rows) per channel newer than `since_ts`, replies per thread."""
+    top: Counter = Counter()
+    replies: Dict[tuple, int] = Counter()
+    for msg in truth:
+        ts, thread_ts = msg.get("ts"), msg.get("thread_ts")
+        is_reply = thread_ts is not None and thread_ts != ts
+        if is_reply:
+            replies[(msg["channel_id"], thread_ts)] += 1
+            if msg.get("subtype") != "thread_broadcast":
+                continue
+        if float(ts) >= since_ts:
+            top[msg["channel_id"]] += 1
+    return top, replies
+
+
+def readable_channels(channels: List[Dict[str, Any]]) -> List[str]:
+    """Public channels the bot is a member of (archived included: the source reads them)."""
+    return [c["id"] for c in channels if not c.get("is_private") and c.get("is_member")]
+
+
+def pages(n: int) -> int:
+    return max(1, math.ceil(n / PAGE))
+
+
+def write_result(name: str, data: Dict[str, Any]) -> Path:
+    """Flat JSON in bench/results/NAME.json."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    flat = {
+        "name": name,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        **data,
+    }
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path

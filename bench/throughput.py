@@ -1,0 +1,61 @@
+"""Unthrottled end-to-end throughput: emulator process -> extract/normalize/load (child) -> DuckDB.
+
+python -m bench.throughput [--messages 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import Emulator, days_ago, load_job, run_in_child, temp_dir, write_result
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--name", default="throughput")
+    args = parser.parse_args(argv)
+
+    emulator = Emulator(
+        seed=args.seed,
+        channels=args.channels,
+        messages=args.messages,
+        threads=max(1, args.messages // 40),
+    )
+    with emulator, temp_dir("throughput") as tmp:
+        run = run_in_child(
+            load_job,
+            base_url=emulator.base_url,
+            pipelines_dir=tmp,
+            name="throughput",
+            source_kwargs={"start_date": days_ago(40), "rate_limit_profile": "off"},
+        )
+    loaded = run["rows"].get("messages", 0)
+    rate = loaded / run["wall_s"]
+    key = (
+        "unthrottled_msgs_per_s_100k"
+        if args.messages >= 100_000
+        else "unthrottled_msgs_per_s_small"
+    )
+    result = {
+        "messages": args.messages,
+        "rows_messages": loaded,
+        "wall_s": round(run["wall_s"], 3),
+        key: round(rate, 1),
+        "peak_rss_mb": round(run["peak_rss_mb"], 1),
+        **{f"stage_{k}": v for k, v in run["stages"].items()},
+    }
+    if args.messages >= 1_000_000:
+        result["peak_rss_mb_1m"] = result["peak_rss_mb"]
+    print(
+        f"{loaded} message rows in {run['wall_s']:.2f} s = {rate:.0f} msgs/s, "
+        f"peak RSS {run['peak_rss_mb']:.0f} MB, stages {run['stages']}"
+    )
+    write_result(args.name, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
