@@ -115,13 +115,14 @@ def load_job(
     base_url: str, pipelines_dir: str, name: str, source_kwargs: Dict[str, Any]
 ) -> Dict[str, Any]:
     """Run one dlt load (runs in the child process); return timings, calls, rows and peak RSS."""
+    from orchestration.loading import preferred_file_format
     from slack_source import RunStats, slack_source
 
     stats = RunStats()
     pipeline = make_pipeline(pipelines_dir, name)
     source = slack_source(access_token=TOKEN, api_base_url=base_url, stats=stats, **source_kwargs)
     started = time.perf_counter()
-    info = pipeline.run(source)
+    info = pipeline.run(source, loader_file_format=preferred_file_format(pipeline))
     wall = time.perf_counter() - started
     info.raise_on_failed_jobs()
     rows = pipeline.last_trace.last_normalize_info.row_counts

@@ -30,7 +30,8 @@ def run(pipeline, server, start_date=None, **kwargs):
         stats=stats,
         **kwargs,
     )
-    pipeline.run(source).raise_on_failed_jobs()
+    # parquet: the file format the flow uses for DuckDB (orchestration.loading)
+    pipeline.run(source, loader_file_format="parquet").raise_on_failed_jobs()
     return stats, server.request_counts()
 
 
