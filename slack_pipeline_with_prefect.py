@@ -116,7 +116,12 @@ def slack_pipeline(
         results.append(
             get_channel_history(settings, selected[first : first + batch], start_date, end_date)
         )
-    return publish_summary(settings, results, time.monotonic() - started)
+    summary = publish_summary(settings, results, time.monotonic() - started)
+    if summary["failed_channels"]:
+        # The other channels are loaded; the run still must not look like a success.
+        failed = ", ".join(f"#{name} ({why})" for name, why in summary["failed_channels"].items())
+        raise RuntimeError(f"Slack channels not loaded after retries: {failed}")
+    return summary
 
 
 if __name__ == "__main__":

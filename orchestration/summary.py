@@ -22,6 +22,7 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         "replies_per_channel": Counter(),
         "deleted_per_channel": Counter(),
         "skipped_channels": {},
+        "failed_channels": {},
         "joined_channels": [],
         "threads_refreshed": 0,
         "seconds_waited_for_limits": 0.0,
@@ -34,6 +35,7 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         ):
             merged[key].update(stats.get(key, {}))
         merged["skipped_channels"].update(stats.get("skipped_channels", {}))
+        merged["failed_channels"].update(stats.get("failed_channels", {}))
         merged["joined_channels"].extend(stats.get("joined_channels", []))
         merged["threads_refreshed"] += stats.get("threads_refreshed", 0)
         merged["seconds_waited_for_limits"] += stats.get("seconds_waited_for_limits", 0.0)
@@ -63,6 +65,11 @@ def summary_markdown(summary: Dict[str, Any]) -> str:
     lines.append(
         "Skipped channels: "
         + (", ".join(f"#{c} ({why})" for c, why in sorted(skipped.items())) or "none")
+    )
+    failed = summary["failed_channels"]
+    lines.append(
+        "Failed channels: "
+        + (", ".join(f"#{c} ({why})" for c, why in sorted(failed.items())) or "none")
     )
     return "\n".join(lines)
 

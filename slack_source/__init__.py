@@ -16,7 +16,7 @@ from dlt.common.configuration.inject import with_config
 from dlt.sources import DltResource
 
 from .channels import list_channels, select_channels
-from .client import SlackClient
+from .client import RETRYABLE, SlackClient
 from .errors import (
     SlackApiError,
     SlackAuthError,
@@ -167,7 +167,15 @@ def slack_source(
             history = _history_pages(client, channel, window, join_public_channels, run_stats)
             if history is None:
                 continue
-            yield from reader.pages(history)
+            try:
+                yield from reader.pages(history)
+            except RETRYABLE as error:
+                # Retries exhausted for this channel: keep the others, leave its state as it
+                # was so the next run re-reads the same window (merge keeps rows unique).
+                reason = getattr(error, "reason", None) or type(error).__name__
+                run_stats.fail_channel(channel.get("name", channel["id"]), reason)
+                logger.error("Slack #%s failed: %s", channel.get("name", channel["id"]), reason)
+                continue
             deletions = reader.finish()
             if deletions:
                 yield deletions
@@ -252,6 +260,11 @@ def _history_pages(
         pages = client.pages("conversations.history", "messages", window.params(channel["id"]))
         try:
             first = next(pages, [])
+        except RETRYABLE as error:
+            reason = getattr(error, "reason", None) or type(error).__name__
+            stats.fail_channel(name, reason)
+            logger.error("Slack #%s failed: %s", name, reason)
+            return None
         except SlackChannelError as error:
             can_join = (
                 error.error == "not_in_channel"

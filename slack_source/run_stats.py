@@ -23,6 +23,7 @@ class RunStats:
     threads_refreshed: int = 0
     skipped_channels: Dict[str, str] = field(default_factory=dict)
     joined_channels: List[str] = field(default_factory=list)
+    failed_channels: Dict[str, str] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -54,6 +55,10 @@ class RunStats:
         with self._lock:
             self.skipped_channels[channel] = reason
 
+    def fail_channel(self, channel: str, reason: str) -> None:
+        with self._lock:
+            self.failed_channels[channel] = reason
+
     def as_dict(self) -> Dict[str, Any]:
         """A JSON-ready snapshot for summaries and artifacts."""
         with self._lock:
@@ -68,5 +73,6 @@ class RunStats:
                 "threads_refreshed": self.threads_refreshed,
                 "skipped_channels": dict(self.skipped_channels),
                 "joined_channels": list(self.joined_channels),
+                "failed_channels": dict(self.failed_channels),
                 "elapsed_seconds": round(time.monotonic() - self.started_at, 3),
             }

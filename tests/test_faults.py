@@ -133,3 +133,21 @@ def test_token_never_written_anywhere(tmp_path, monkeypatch, caplog):
     for (table,) in tables:
         rows = query(pipeline, f'SELECT * FROM {DATASET}."{table}"')
         assert TOKEN not in repr(rows)
+
+
+def test_a_failing_channel_does_not_lose_the_others(tmp_path):
+    """History fails for good on some channels (no retries left): the rest still load."""
+    faults = FaultSpec(rate=0.5, seed=4, kinds=("503",), methods=("conversations.history",))
+    workspace, server = start_emulator(faults=faults)
+    try:
+        pipeline = make_test_pipeline(tmp_path)
+        stats = load(pipeline, server, rate_limit_profile="off", max_attempts=1)
+        readable = readable_channel_ids(workspace)
+        names = {c["name"]: c["id"] for c in workspace.channels()}
+        failed = {names[name] for name in stats.failed_channels}
+        assert failed and failed < readable
+        assert set(stats.failed_channels.values()) == {"HTTP 503"}
+        loaded_ok = {k: v for k, v in loaded_messages(pipeline).items() if k[0] not in failed}
+        assert loaded_ok == truth_messages(workspace, readable - failed)
+    finally:
+        server.__exit__(None, None, None)
