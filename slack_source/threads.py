@@ -6,11 +6,14 @@ carries both; state keeps the pair last loaded for each thread, and a thread is 
 pair moved, from the stored `latest_reply` on when replies were only added.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
 from .client import SlackClient
 from .message_rows import is_thread_parent, shift_ts, to_rows
 from .run_stats import RunStats
+
+THREAD_FETCH_WORKERS = 4
 
 ThreadMark = List[Any]  # [latest_reply, reply_count]; a list so it survives dlt's JSON state
 
@@ -92,8 +95,16 @@ def refresh_threads(
 ) -> List[Dict[str, Any]]:
     """Replies for every changed thread on a page of history; records the new marks."""
     out: List[Dict[str, Any]] = []
-    for parent, known in threads_to_refresh(rows, thread_state):
-        replies = fetch_thread(client, parent, known, history_latest)
+    changed = threads_to_refresh(rows, thread_state)
+    if not changed:
+        return out
+    # Threads are independent calls of one method: fetch a few at once (pacing is shared, so
+    # this only helps when the limit is not the bottleneck, e.g. unthrottled or short pages).
+    with ThreadPoolExecutor(max_workers=min(THREAD_FETCH_WORKERS, len(changed))) as pool:
+        fetched = list(
+            pool.map(lambda pk: fetch_thread(client, pk[0], pk[1], history_latest), changed)
+        )
+    for (parent, _known), replies in zip(changed, fetched, strict=True):
         out.extend(replies)
         thread_state.setdefault(parent["channel_id"], {})[parent["ts"]] = mark_of(parent)
         stats.count_thread_refresh()
