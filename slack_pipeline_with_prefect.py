@@ -11,6 +11,7 @@ from orchestration.prefect_env import configure_prefect_defaults
 configure_prefect_defaults()  # before Prefect is imported: offline, quiet, patient start-up
 
 import time  # noqa: E402
+from datetime import datetime  # noqa: E402
 from typing import Any, Dict, List, Optional  # noqa: E402
 
 from prefect import flow, get_run_logger, task  # noqa: E402
@@ -29,14 +30,13 @@ from orchestration.settings import (  # noqa: E402
 from orchestration.summary import publish_summary  # noqa: E402
 from slack_source import RunStats, list_channels, make_client, select_channels, slack_source  # noqa: E402
 
-
-@task(
-    retries=2,
-    retry_delay_seconds=[10, 60],
-    retry_condition_fn=retry_only_transient,
-    cache_key_fn=daily_target_key,
-    cache_expiration=cache_expiration(),
+# Prefect retries a task only when the failure was transient (never a bad token or scope).
+TRANSIENT_RETRIES = dict(
+    retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_only_transient
 )
+
+
+@task(**TRANSIENT_RETRIES, cache_key_fn=daily_target_key, cache_expiration=cache_expiration())
 def get_users(settings: RunSettings) -> Dict[str, Any]:
     """Load every user of the workspace (deleted ones included: old messages name them).
 
@@ -46,13 +46,7 @@ def get_users(settings: RunSettings) -> Dict[str, Any]:
     return {"rows": rows, "stats": stats.as_dict()}
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=[10, 60],
-    retry_condition_fn=retry_only_transient,
-    cache_key_fn=daily_target_key,
-    cache_expiration=cache_expiration(),
-)
+@task(**TRANSIENT_RETRIES, cache_key_fn=daily_target_key, cache_expiration=cache_expiration())
 def get_channels(
     settings: RunSettings, channels: Optional[List[str]], include_private: bool
 ) -> Dict[str, Any]:
@@ -65,16 +59,15 @@ def get_channels(
     return {"rows": rows, "stats": stats.as_dict(), "selected": selected}
 
 
-@task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_only_transient)
+@task(**TRANSIENT_RETRIES)
 def get_channel_history(
     settings: RunSettings,
     channels: List[Dict[str, Any]],
-    start_date: DateLike = None,
-    end_date: DateLike = None,
+    start: Optional[datetime] = None,
+    end: Optional[datetime] = None,
 ) -> Dict[str, Any]:
     """Load history and changed threads of a batch of channels in one dlt run."""
     stats = RunStats()
-    start, end = validate_dates(start_date, end_date)
     source = slack_source(
         channels=[channel["id"] for channel in channels],
         channel_list=channels,
@@ -103,7 +96,7 @@ def slack_pipeline(
     logger = get_run_logger()
     settings = load_run_settings()
     validate_token()
-    validate_dates(start_date, end_date)
+    start, end = validate_dates(start_date, end_date)
     validate_destination_credentials(settings)
 
     results = [get_users(settings)]
@@ -113,9 +106,7 @@ def slack_pipeline(
     logger.info("Loading history of %d channel(s)", len(selected))
     batch = max(1, settings.channels_per_load)
     for first in range(0, len(selected), batch):
-        results.append(
-            get_channel_history(settings, selected[first : first + batch], start_date, end_date)
-        )
+        results.append(get_channel_history(settings, selected[first : first + batch], start, end))
     summary = publish_summary(settings, results, time.monotonic() - started)
     if summary["failed_channels"]:
         # The other channels are loaded; the run still must not look like a success.

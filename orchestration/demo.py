@@ -56,7 +56,7 @@ def demo(flow: Callable[..., Any], command: Any) -> Dict[str, Any]:
             include_private=True,
         )
         elapsed = time.monotonic() - started
-        ground_truth = server.workspace.message_count() if hasattr(server, "workspace") else None
+        ground_truth = server.workspace.message_count()
     print_report(summary, output, elapsed, ground_truth)
     return summary
 

@@ -5,7 +5,7 @@ credentials) is checked here, before a request is sent or a row is written.
 """
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, List, Optional, Union
 
@@ -29,7 +29,6 @@ class RunSettings:
     pipeline_name: str = DEFAULT_PIPELINE_NAME
     pipelines_dir: Optional[str] = None
     channels_per_load: int = 25
-    extra: dict = field(default_factory=dict)
 
 
 def _config(key: str, default: Any) -> Any:

@@ -14,10 +14,6 @@ def ts_to_datetime(ts: str) -> datetime:
     )
 
 
-def ts_to_float(ts: str) -> float:
-    return float(ts)
-
-
 def datetime_to_ts(moment: datetime) -> str:
     """A Slack-style `ts` string for a moment, for `oldest`/`latest` arguments."""
     if moment.tzinfo is None:

@@ -110,6 +110,3 @@ def refresh_threads(
         stats.count_thread_refresh()
         stats.count_rows("replies_per_channel", parent["channel_id"], len(replies))
     return out
-
-
-__all__ = ["refresh_threads", "prune_threads", "shift_ts"]
