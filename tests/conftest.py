@@ -26,6 +26,15 @@ SMALL_SPEC = dict(
 )
 
 
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One in-process Prefect test server for the whole session (it takes ~10 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's .dlt secrets or writes to ~/.dlt."""

@@ -8,14 +8,6 @@ import pytest
 from tests.conftest import DATASET, loaded_messages, query, readable_channel_ids, truth_messages
 
 
-@pytest.fixture(scope="session")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 @pytest.fixture
 def flow(prefect_harness):
     from slack_pipeline_with_prefect import slack_pipeline

@@ -1,0 +1,110 @@
+"""A real `prefect server` on 127.0.0.1 with its own home, for tests, checks and benchmarks.
+
+The same server a user starts with `prefect server start`, run as a child process so that a
+test can point flows, workers and automations at it and read the results back from its API.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+import requests
+
+from .prefect_env import PREFECT_DEFAULTS
+
+STARTUP_DEADLINE_SECONDS = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocalPrefectServer:
+    """Where the server answers, and the environment a client process needs to use it."""
+
+    port: int
+    home: Path
+    process: subprocess.Popen
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.ui_url}/api"
+
+    def client_environment(self) -> Dict[str, str]:
+        """Environment for a process (flow, worker, CLI) that should talk to this server."""
+        return {**PREFECT_DEFAULTS, "PREFECT_API_URL": self.api_url, "PREFECT_HOME": str(self.home)}
+
+
+def wait_until_healthy(api_url: str, process: subprocess.Popen, deadline_s: float) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prefect server exited with code {process.returncode}")
+        try:
+            if requests.get(f"{api_url}/health", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"prefect server at {api_url} not healthy after {deadline_s:.0f} s")
+
+
+@contextmanager
+def local_prefect_server(
+    home: Path, port: Optional[int] = None, log_path: Optional[Path] = None
+) -> Iterator[LocalPrefectServer]:
+    """Start `prefect server start` on a free loopback port with SQLite under `home`; stop it
+    (and its children) on exit."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    env = {
+        **os.environ,
+        **PREFECT_DEFAULTS,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+    }
+    log = open(log_path or home / "server.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = LocalPrefectServer(port=port, home=home, process=process)
+    try:
+        wait_until_healthy(server.api_url, process, STARTUP_DEADLINE_SECONDS)
+        yield server
+    finally:
+        stop_process_group(process)
+        log.close()
+
+
+def stop_process_group(process: subprocess.Popen, grace_s: float = 15.0) -> None:
+    """SIGTERM the child's whole session (servers and workers spawn children), then SIGKILL."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace_s)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=grace_s)
