@@ -74,7 +74,7 @@ def get_channel_history(
         start_date=start,
         end_date=end,
         stats=stats,
-    ).with_resources("messages", "thread_replies")
+    ).with_resources("messages")
     rows = load(make_pipeline(settings), source)
     return {"rows": rows, "stats": stats.as_dict()}
 

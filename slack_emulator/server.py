@@ -61,7 +61,10 @@ class EmulatorServer:
         """Bind, start serving in a daemon thread, return once requests are being answered."""
         if self._thread is not None:
             return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto
+        # says TCP. Without it every keep-alive answer (headers, then body) waited ~40 ms for
+        # the client's delayed ACK, which Slack's own servers never do.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))
         sock.listen(1024)  # connections queue from here on, even before uvicorn runs

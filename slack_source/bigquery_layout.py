@@ -17,19 +17,14 @@ ID_CLUSTERED_TABLES = ("users", "channels")
 
 
 def apply_bigquery_layout(source: DltSource) -> DltSource:
-    """Add BigQuery partition/cluster hints to the source's resources, in place; returns it.
-
-    `thread_replies` writes to `messages` too, so it gets the same hints: whichever resource
-    creates the table, the table is created with the same layout.
-    """
+    """Add BigQuery partition/cluster hints to the source's resources, in place; returns it."""
     resources = source.resources
-    for name in ("messages", "thread_replies"):
-        if name in resources:
-            bigquery_adapter(
-                resources[name],
-                partition=MESSAGES_PARTITION_COLUMN,
-                cluster=list(MESSAGES_CLUSTER_COLUMNS),
-            )
+    if "messages" in resources:
+        bigquery_adapter(
+            resources["messages"],
+            partition=MESSAGES_PARTITION_COLUMN,
+            cluster=list(MESSAGES_CLUSTER_COLUMNS),
+        )
     for name in ID_CLUSTERED_TABLES:
         if name in resources:
             bigquery_adapter(resources[name], cluster=["id"])

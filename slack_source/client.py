@@ -6,11 +6,14 @@ honoured exactly), and every attempt waits for its method's pacing slot.
 """
 
 import logging
+import os
 import random
 import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import orjson
+import requests
+from dlt.common.jsonpath import JSONPath, compile_path
 from dlt.sources.helpers.requests.session import Session
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
@@ -99,6 +102,13 @@ class SlackClient:
         adapter = PacedAdapter(self.pacer, self.stats, pool_maxsize=16)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+        # Every call goes to one host: resolve proxy settings from the environment once, not
+        # per request (requests re-reads them on each send, ~5 % of extract time).
+        session.proxies.update(requests.utils.get_environ_proxies(api_base_url))
+        session.trust_env = False
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get(
+            "CURL_CA_BUNDLE", True
+        )
         session.send = Retrying(  # type: ignore[method-assign]
             retry=retry_if_exception_type(RETRYABLE),
             wait=self._wait_before_retry,
@@ -116,6 +126,7 @@ class SlackClient:
             ),
         )
         self._hooks = {"response": [self._check_response]}
+        self._selectors: Dict[str, JSONPath] = {}
 
     # -- calls -----------------------------------------------------------------------------
     def pages(
@@ -125,8 +136,12 @@ class SlackClient:
         query = dict(params or {})
         if method in self.page_sizes:
             query.setdefault("limit", self.page_sizes[method])
+        # Compiled once per key: dlt parses a string selector again on every page.
+        selector = self._selectors.get(data_key) or self._selectors.setdefault(
+            data_key, compile_path(data_key)
+        )
         for page in self._rest.paginate(
-            method, params=query, data_selector=data_key, hooks=dict(self._hooks)
+            method, params=query, data_selector=selector, hooks=dict(self._hooks)
         ):
             yield list(page)
 

@@ -1,4 +1,6 @@
-"""Shape Slack messages into `messages` rows: Slack's fields untouched, plus where and when."""
+"""Shape Slack messages into `messages` rows: Slack's fields untouched, plus where and when.
+
+`posted_at` is added when a page becomes an Arrow table (`arrow_pages`), from `ts_micros`."""
 
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List
@@ -6,12 +8,11 @@ from typing import Any, Dict, Iterable, List
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def ts_to_datetime(ts: str) -> datetime:
-    """Exact UTC time of a Slack `ts` ("1700000000.123456"), without float rounding."""
+def ts_micros(ts: str) -> int:
+    """Microseconds since the epoch of a Slack `ts` ("1700000000.123456"), without float
+    rounding."""
     seconds, _, micros = ts.partition(".")
-    return datetime.fromtimestamp(int(seconds), timezone.utc).replace(
-        microsecond=int((micros + "000000")[:6])
-    )
+    return int(seconds) * 1_000_000 + int((micros + "000000")[:6])
 
 
 def datetime_to_ts(moment: datetime) -> str:
@@ -31,11 +32,10 @@ def shift_ts(ts: str, seconds: float) -> str:
 
 
 def to_rows(messages: Iterable[Dict[str, Any]], channel_id: str) -> List[Dict[str, Any]]:
-    """Add `channel_id` and `posted_at` (from `ts`) to each message, in place."""
+    """Add `channel_id` to each message, in place."""
     rows = []
     for message in messages:
         message["channel_id"] = channel_id
-        message["posted_at"] = ts_to_datetime(message["ts"])
         rows.append(message)
     return rows
 

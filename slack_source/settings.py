@@ -46,8 +46,22 @@ DEFAULT_LOOKBACK_DAYS = 7
 # Where a channel's very first incremental load starts when no start date is configured.
 DEFAULT_INITIAL_DAYS = 1
 
-# Columns kept as JSON: exploding them creates dozens of child tables nobody queries.
-MESSAGE_JSON_COLUMNS = ("blocks", "attachments", "files", "root", "reply_users", "pinned_to")
+# Nested message fields kept as JSON columns: exploding them creates dozens of child tables
+# nobody queries and costs most of normalize time. Any other nested field is JSON text too.
+MESSAGE_JSON_COLUMNS = (
+    "blocks",
+    "attachments",
+    "files",
+    "reactions",
+    "edited",
+    "root",
+    "reply_users",
+    "pinned_to",
+    "user_profile",
+    "bot_profile",
+    "icons",
+    "metadata",
+)
 
 # Tokens Slack issues: bot (xoxb), user (xoxp), app-level (xapp), legacy/enterprise (xoxa, xoxe).
 TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe-", "xapp-")

@@ -134,6 +134,15 @@ def test_urls_and_auth_test(server: EmulatorServer, ws: Workspace) -> None:
     assert data["bot_id"].startswith("B")
 
 
+def test_listening_socket_is_tcp_so_answers_are_not_delayed(server: EmulatorServer) -> None:
+    """asyncio sets TCP_NODELAY only on sockets whose proto is TCP; with proto 0 every
+    keep-alive answer waited ~40 ms for the client's delayed ACK (Slack never does)."""
+    import socket
+
+    assert server._sock is not None
+    assert server._sock.proto == socket.IPPROTO_TCP
+
+
 def test_auth_errors_and_unknown_method(server: EmulatorServer) -> None:
     assert api(server, "auth.test", token=None) == {"ok": False, "error": "not_authed"}
     assert api(server, "auth.test", token="xoxb-wrong")["error"] == "invalid_auth"

@@ -1,0 +1,98 @@
+"""Pages of message rows as Arrow tables: dlt writes them to parquet as they are.
+
+Handing dlt Python dicts costs two JSON round trips per row (extract writes JSON lines,
+normalize reads, flattens and coerces each row again); an Arrow table skips both and was the
+largest single gain in `bench/throughput.py`. Each page becomes one table, column by column:
+- `ts`-like ids stay strings, exactly as Slack sent them;
+- `posted_at` is derived from `ts` without float rounding;
+- nested values (`blocks`, `reactions`, `edited`, ...) become JSON text, declared `json`;
+- a field whose values mix types on one page is kept as JSON text too, so nothing is lost.
+"""
+
+import logging
+from typing import Any, Dict, List, Optional, Sequence
+
+import orjson
+import pyarrow as pa
+
+from .message_rows import ts_micros
+
+Row = Dict[str, Any]
+
+# Pages live for milliseconds: the system allocator hands their memory back at once, where
+# Arrow's default (jemalloc) kept ~100 MB of freed pages around during a 100k-message load.
+pa.set_memory_pool(pa.system_memory_pool())
+
+TIMESTAMP_UTC = pa.timestamp("us", tz="UTC")
+# dlt notes every page whose Arrow type differs from the column hint; JSON text declared
+# `json` always does, by design, so those notes are noise (one per page at INFO).
+ARROW_HINT_NOTICE = "when merging arrow schema"
+KEY_COLUMNS = ("channel_id", "ts")  # never null: the merge key
+
+
+def _json_text(values: Sequence[Any]) -> pa.Array:
+    return pa.array(
+        [None if v is None else orjson.dumps(v).decode() for v in values], type=pa.string()
+    )
+
+
+def _column(values: List[Any], json_columns: frozenset, name: str) -> pa.Array:
+    if name in json_columns:
+        return _json_text(values)
+    sample = next((v for v in values if v is not None), None)
+    if isinstance(sample, (dict, list)):
+        return _json_text(values)
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return _json_text(values)  # mixed types on one page: keep every value, as JSON
+
+
+def rows_to_table(rows: List[Row], json_columns: frozenset) -> Optional[pa.Table]:
+    """One Arrow table for a page of message rows (None for an empty page)."""
+    if not rows:
+        return None
+    names: Dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    names.pop("posted_at", None)
+    arrays = []
+    fields = []
+    for name in names:
+        array = _column([row.get(name) for row in rows], json_columns, name)
+        arrays.append(array)
+        fields.append(pa.field(name, array.type, nullable=name not in KEY_COLUMNS))
+    if "ts" in names:
+        posted = pa.array([ts_micros(row["ts"]) for row in rows], pa.int64()).cast(TIMESTAMP_UTC)
+        arrays.append(posted)
+        fields.append(pa.field("posted_at", TIMESTAMP_UTC))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def table_rows(table: Any, columns: Sequence[str]) -> List[Row]:
+    """Rows of `columns` (those present) from an Arrow table, or the rows of a list as is."""
+    if isinstance(table, pa.Table):
+        present = [c for c in columns if c in table.column_names]
+        return table.select(present).to_pylist()
+    return list(table)
+
+
+def concat_pages(tables: List[pa.Table]) -> Any:
+    """One table from several pages (columns missing on one page become nulls); the tables
+    as a list when their column types cannot be reconciled."""
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return tables
+
+
+class _DropArrowHintNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return ARROW_HINT_NOTICE not in str(record.msg)
+
+
+def quiet_arrow_hint_notices() -> None:
+    """Install the filter on dlt's logger once."""
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(f, _DropArrowHintNotices) for f in dlt_logger.filters):
+        dlt_logger.addFilter(_DropArrowHintNotices())
