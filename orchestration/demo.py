@@ -69,7 +69,7 @@ def print_report(summary: Dict[str, Any], output: Path, elapsed: float, truth: A
     database = output / "slack_demo.duckdb"
     print()
     print(f"Slack demo loaded in {elapsed:.1f} s into {database}")
-    for table in ("users", "channels", "messages", "messages__reactions"):
+    for table in ("users", "channels", "messages"):
         print(f"  {table:<22}{counts.get(table, 0):>8} rows")
     if truth is not None:
         print(f"  (the emulated workspace holds {truth} messages)")

@@ -51,12 +51,20 @@ def create_table_sql(
     pipeline.normalize()
     client = pipeline.destination_client()
     schema = client.schema
-    return {
+    rendered = {
         table: client._get_table_update_sql(
             table, list(schema.get_table_columns(table).values()), False
         )[0]
         for table in ("messages", "users", "channels")
     }
+    (load_id,) = pipeline.list_normalized_load_packages()
+    jobs = pipeline.get_load_package_info(load_id).jobs["new_jobs"]
+    rendered["messages_file_formats"] = " ".join(
+        sorted(
+            {j.job_file_info.file_format for j in jobs if j.job_file_info.table_name == "messages"}
+        )
+    )
+    return rendered
 
 
 def test_messages_partitioned_by_day_and_clustered_by_channel(
@@ -67,6 +75,14 @@ def test_messages_partitioned_by_day_and_clustered_by_channel(
     assert "`posted_at` TIMESTAMP" in sql
     assert "\nPARTITION BY DATE(`posted_at`)" in sql
     assert sql.rstrip().endswith("CLUSTER BY `channel_id`")
+
+
+def test_messages_json_columns_load_as_json_lines(create_table_sql: Dict[str, str]) -> None:
+    """BigQuery cannot load JSON columns from parquet: the Arrow pages reach it as rows."""
+    sql = create_table_sql["messages"]
+    for column in ("blocks", "reactions", "edited", "files"):
+        assert f"`{column}` JSON" in sql
+    assert create_table_sql["messages_file_formats"] == "jsonl"
 
 
 @pytest.mark.parametrize("table", ["users", "channels"])
