@@ -187,7 +187,7 @@ class SlackClient:
 
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        method = getattr(error, "method", None) or "request"
+        method = getattr(error, "method", None) or _method_of_failed_request(error)
         self.stats.count_retry(method)
         wait = state.next_action.sleep if state.next_action else 0.0
         logger.warning(
@@ -197,6 +197,13 @@ class SlackClient:
             state.attempt_number,
             wait,
         )
+
+
+def _method_of_failed_request(error: Optional[BaseException]) -> str:
+    """The Slack method a connection-level failure (reset, timeout) was calling."""
+    request = getattr(error, "request", None)
+    url = getattr(request, "url", None)
+    return method_of(url) if url else "request"
 
 
 def _retry_after_seconds(response: Response) -> float:
