@@ -181,6 +181,7 @@ def slack_source(
             channel_state = channel_states.setdefault(channel["id"], {})
             window = plan_window(channel_state, start_ts, end_ts, initial_ts, lookback_seconds)
             reader = ChannelHistoryReader(channel["id"], window, channel_state, lookback_seconds)
+            prune_threads(thread_state, channel["id"], window.oldest)
             history = _history_pages(client, channel, window, join_public_channels, run_stats)
             if history is None:
                 continue
@@ -197,7 +198,6 @@ def slack_source(
             deletions = reader.finish()
             if deletions:
                 yield page_table(deletions)
-            prune_threads(thread_state, channel["id"], reader.newest, lookback_seconds)
             run_stats.count_rows("messages_per_channel", channel["id"], reader.rows)
             run_stats.count_rows("deleted_per_channel", channel["id"], len(deletions))
             logger.info(

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
 from .client import SlackClient
-from .message_rows import is_thread_parent, shift_ts, to_rows
+from .message_rows import is_thread_parent, to_rows
 from .run_stats import RunStats
 
 THREAD_FETCH_WORKERS = 4
@@ -72,17 +72,17 @@ def fetch_thread(
 
 
 def prune_threads(
-    thread_state: Dict[str, Dict[str, ThreadMark]],
-    channel_id: str,
-    newest_ts: Optional[str],
-    lookback_seconds: float,
+    thread_state: Dict[str, Dict[str, ThreadMark]], channel_id: str, window_oldest: str
 ) -> None:
-    """Forget threads whose parent fell out of the window: history cannot return them again."""
+    """Forget threads whose parent is older than this run's window: history cannot return them.
+
+    Called before the channel's first page, not after its last: the marks of its pages are
+    recorded by `messages` on dlt's worker threads, possibly after the history read ended.
+    """
     threads = thread_state.get(channel_id)
-    if not threads or not newest_ts:
+    if not threads:
         return
-    cutoff = shift_ts(newest_ts, -lookback_seconds)
-    for ts in [ts for ts in threads if ts <= cutoff]:
+    for ts in [ts for ts in threads if ts <= window_oldest]:
         del threads[ts]
 
 

@@ -119,6 +119,14 @@ def test_unchanged_daily_run_makes_no_replies_call(backfilled):
     listed_public = [c for c in workspace.channels() if not c["is_private"]]
     assert counts["conversations.history"] == len(listed_public)
     assert loaded_messages(pipeline) == truth_messages(workspace, readable)
+    # thread marks are kept only for parents the next window can still return
+    state = pipeline.state["sources"]["slack"]
+    kept = 0
+    for channel_id, marks in state["threads"].items():
+        window_start = float(state["channels"][channel_id]["newest_ts"]) - LOOKBACK_DAYS * 86400
+        assert all(float(ts) > window_start for ts in marks)
+        kept += len(marks)
+    assert 0 < kept < run1_counts["conversations.replies"]
 
 
 class Boom(RuntimeError):
