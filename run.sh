@@ -4,6 +4,7 @@
 #   ./run.sh test    the test suite (what CI runs)
 #   ./run.sh lint    ruff check + format check
 #   ./run.sh bench   the benchmarks at their small default sizes
+#   ./run.sh alerts  create/update the alert automations on the server in PREFECT_API_URL
 #   ./run.sh <args>  anything else goes to slack_pipeline_with_prefect.py (run, serve, ...)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -40,5 +41,6 @@ case "${1:-demo}" in
   lint)  "$VENV/bin/ruff" check . && exec "$VENV/bin/ruff" format --check . ;;
   bench) shift; exec "$PY" -m bench.smoke "$@" ;;
   demo)  shift; exec "$PY" slack_pipeline_with_prefect.py demo "$@" ;;
+  alerts) shift; exec "$PY" -m orchestration.automations apply "$@" ;;
   *)     exec "$PY" slack_pipeline_with_prefect.py "$@" ;;
 esac

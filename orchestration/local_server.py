@@ -65,10 +65,14 @@ def wait_until_healthy(api_url: str, process: subprocess.Popen, deadline_s: floa
 
 @contextmanager
 def local_prefect_server(
-    home: Path, port: Optional[int] = None, log_path: Optional[Path] = None
+    home: Path,
+    port: Optional[int] = None,
+    log_path: Optional[Path] = None,
+    extra_env: Optional[Dict[str, str]] = None,
 ) -> Iterator[LocalPrefectServer]:
     """Start `prefect server start` on a free loopback port with SQLite under `home`; stop it
-    (and its children) on exit."""
+    (and its children) on exit. `extra_env` holds server settings (e.g. a shorter proactive
+    automation granularity for tests)."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = {
@@ -76,6 +80,7 @@ def local_prefect_server(
         **PREFECT_DEFAULTS,
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        **(extra_env or {}),
     }
     log = open(log_path or home / "server.log", "ab")
     process = subprocess.Popen(
