@@ -74,6 +74,16 @@ MESSAGE_COLUMNS: Dict[str, Any] = {
     **{name: {"data_type": "json"} for name in MESSAGE_JSON_COLUMNS},
 }
 
+# Merged on (channel_id, ts), with the staging rows declared unique: the source emits every
+# message once per load (history pages do not overlap, replies skip their parent and the
+# broadcasts history already returned; tests assert it). dlt's own dedup is a window function
+# over the whole staging table: 3-4x the load time and, in DuckDB, memory that grows with the
+# rows of one load (out of memory at 2.5 M rows with a 128 MB limit). See bench/RESULTS.md.
+MESSAGES_WRITE_DISPOSITION: Dict[str, Any] = {
+    "disposition": "merge",
+    "strategy": "delete-insert",
+    "deduplicated": True,
+}
 
 # What thread tracking reads back from a history page (see `threads.threads_to_refresh`).
 THREAD_PARENT_COLUMNS = (
@@ -211,7 +221,7 @@ def slack_source(
         name="messages",
         data_from=channel_history,
         primary_key=("channel_id", "ts"),
-        write_disposition="merge",
+        write_disposition=MESSAGES_WRITE_DISPOSITION,
         columns=MESSAGE_COLUMNS,
         parallelized=True,
     )
@@ -271,11 +281,18 @@ def _history_pages(
 ) -> Optional[Iterator[List[Dict[str, Any]]]]:
     """History pages of a channel, joining it first if allowed; None when it must be skipped.
 
-    The first page is fetched here so that `not_in_channel` is decided before any row is
-    yielded; the remaining pages stream lazily.
+    A channel that `conversations.list` reports the bot is not in is joined or skipped without
+    a history call that could only answer `not_in_channel`. The first page is fetched here so
+    that a refusal is decided before any row is yielded; the remaining pages stream lazily.
     """
     name = channel.get("name", channel["id"])
-    for attempt in (1, 2):
+    joined = False
+    if channel.get("is_member") is False:
+        joined = _join(client, channel, join_public_channels, stats)
+        if not joined:
+            _skip(stats, name, "not_in_channel")
+            return None
+    while True:
         pages = client.pages("conversations.history", "messages", window.params(channel["id"]))
         try:
             first = next(pages, [])
@@ -285,27 +302,30 @@ def _history_pages(
             logger.error("Slack #%s failed: %s", name, reason)
             return None
         except SlackChannelError as error:
-            can_join = (
-                error.error == "not_in_channel"
-                and join_public_channels
-                and not channel.get("is_private")
-                and attempt == 1
-            )
-            if can_join:
-                client.call("conversations.join", {"channel": channel["id"]})
-                stats.joined_channels.append(name)
-                logger.info("Slack #%s: joined the channel to read its history", name)
-                continue
-            stats.skip_channel(name, error.error)
-            hint = (
-                " (invite the bot or set join_public_channels)"
-                if error.error == "not_in_channel"
-                else ""
-            )
-            logger.warning("Slack #%s skipped: %s%s", name, error.error, hint)
+            if error.error == "not_in_channel" and not joined:
+                joined = _join(client, channel, join_public_channels, stats)
+                if joined:
+                    continue
+            _skip(stats, name, error.error)
             return None
         return _chain(first, pages)
-    return None
+
+
+def _join(client: SlackClient, channel: Dict[str, Any], allowed: bool, stats: RunStats) -> bool:
+    """Join a public channel when the configuration allows it; False when it does not."""
+    if not allowed or channel.get("is_private"):
+        return False
+    name = channel.get("name", channel["id"])
+    client.call("conversations.join", {"channel": channel["id"]})
+    stats.joined_channels.append(name)
+    logger.info("Slack #%s: joined the channel to read its history", name)
+    return True
+
+
+def _skip(stats: RunStats, name: str, reason: str) -> None:
+    stats.skip_channel(name, reason)
+    hint = " (invite the bot or set join_public_channels)" if reason == "not_in_channel" else ""
+    logger.warning("Slack #%s skipped: %s%s", name, reason, hint)
 
 
 def _chain(

@@ -116,8 +116,8 @@ def test_unchanged_daily_run_makes_no_replies_call(backfilled):
     assert run1_counts["conversations.replies"] >= 1
     stats, counts = run(pipeline, server)
     assert counts.get("conversations.replies", 0) == 0
-    listed_public = [c for c in workspace.channels() if not c["is_private"]]
-    assert counts["conversations.history"] == len(listed_public)
+    member_public = [c for c in workspace.channels() if c["is_member"] and not c["is_private"]]
+    assert counts["conversations.history"] == len(member_public)
     assert loaded_messages(pipeline) == truth_messages(workspace, readable)
     # thread marks are kept only for parents the next window can still return
     state = pipeline.state["sources"]["slack"]

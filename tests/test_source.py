@@ -165,8 +165,19 @@ def test_not_in_channel_is_skipped_or_joined(emulator, tmp_path):
     workspace, server = emulator
     outside = [c for c in workspace.channels() if not c.get("is_member")]
     assert outside, "the workspace has a public channel the bot is not in"
+    members = [c for c in workspace.channels() if c.get("is_member") and not c["is_private"]]
+    server.reset_stats()
     stats = backfill(make_test_pipeline(tmp_path, "skip"), server)
     assert stats.skipped_channels == {outside[0]["name"]: "not_in_channel"}
+    # conversations.list said so: no history call that could only answer not_in_channel
+    assert server.request_counts()["conversations.history"] == len(members)
+
+    # a channel list without membership (given by the caller): learnt from the history call
+    unknown = [{k: v for k, v in outside[0].items() if k != "is_member"}]
+    server.reset_stats()
+    stats = backfill(make_test_pipeline(tmp_path, "ask"), server, channel_list=unknown)
+    assert stats.skipped_channels == {outside[0]["name"]: "not_in_channel"}
+    assert server.request_counts()["conversations.history"] == 1
 
     stats = backfill(make_test_pipeline(tmp_path, "join"), server, join_public_channels=True)
     assert stats.skipped_channels == {}
