@@ -8,6 +8,7 @@ Tables (dataset `slack_data` by default):
 """
 
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
@@ -35,6 +36,8 @@ from .settings import (
     DEFAULT_API_BASE_URL,
     DEFAULT_INITIAL_DAYS,
     DEFAULT_LOOKBACK_DAYS,
+    ITEM_MAX_WAIT_S,
+    ITEM_ROWS,
     MESSAGE_JSON_COLUMNS,
     NON_MARKETPLACE_ALLOWANCES,
     NON_MARKETPLACE_PAGE_SIZE,
@@ -44,6 +47,7 @@ from .threads import prune_threads, refresh_threads
 
 __all__ = [
     "slack_source",
+    "batched_rows",
     "make_client",
     "list_channels",
     "select_channels",
@@ -196,7 +200,7 @@ def slack_source(
             if history is None:
                 continue
             try:
-                for rows in reader.pages(history):
+                for rows in batched_rows(reader.pages(history), ITEM_ROWS, ITEM_MAX_WAIT_S):
                     yield page_table(rows)
             except RETRYABLE as error:
                 # Retries exhausted for this channel: keep the others, leave its state as it
@@ -326,6 +330,25 @@ def _skip(stats: RunStats, name: str, reason: str) -> None:
     stats.skip_channel(name, reason)
     hint = " (invite the bot or set join_public_channels)" if reason == "not_in_channel" else ""
     logger.warning("Slack #%s skipped: %s%s", name, reason, hint)
+
+
+def batched_rows(
+    pages: Iterator[List[Dict[str, Any]]], min_rows: int, max_wait_s: float
+) -> Iterator[List[Dict[str, Any]]]:
+    """Consecutive pages joined until they hold `min_rows` or `max_wait_s` passed since the
+    batch began. dlt spends a few ms on every item (schema hints, writer), so unthrottled
+    999-message pages are handed over five at a time; when Slack's limits space the pages out,
+    each one goes on at once, so the replies of its threads are fetched meanwhile."""
+    batch: List[Dict[str, Any]] = []
+    started = time.monotonic()
+    for rows in pages:
+        batch.extend(rows)
+        if len(batch) >= min_rows or time.monotonic() - started >= max_wait_s:
+            yield batch
+            batch = []
+            started = time.monotonic()
+    if batch:
+        yield batch
 
 
 def _chain(

@@ -38,6 +38,10 @@ NON_MARKETPLACE_ALLOWANCES: Dict[str, int] = {
 }
 NON_MARKETPLACE_PAGE_SIZE = 15
 
+# Messages per item handed to dlt (history pages are joined up to this; see `batched_rows`).
+ITEM_ROWS = 5000
+ITEM_MAX_WAIT_S = 0.5
+
 # Pace a little under each allowance so clock jitter never tips a request over the limit.
 PACING_SAFETY_FACTOR = 1.02
 

@@ -233,3 +233,14 @@ def test_missing_or_malformed_token_is_a_config_error(token):
     assert "token" in str(raised.value).lower()
     if token:
         assert token not in str(raised.value)
+
+
+def test_history_pages_are_joined_into_items_unless_they_come_slowly():
+    from slack_source import batched_rows
+
+    pages = [[{"ts": f"{p}.{i}"} for i in range(3)] for p in range(5)]
+    joined = list(batched_rows(iter(pages), min_rows=5, max_wait_s=60))
+    assert [len(b) for b in joined] == [6, 6, 3]
+    assert [r["ts"] for b in joined for r in b] == [r["ts"] for p in pages for r in p]
+    # pages spaced out by rate limits go on one by one (their replies are fetched meanwhile)
+    assert [len(b) for b in batched_rows(iter(pages), min_rows=5, max_wait_s=0)] == [3] * 5
