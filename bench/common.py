@@ -121,13 +121,14 @@ def load_job(
     stats = RunStats()
     pipeline = make_pipeline(pipelines_dir, name)
     source = slack_source(access_token=TOKEN, api_base_url=base_url, stats=stats, **source_kwargs)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     info = pipeline.run(source, loader_file_format=preferred_file_format(pipeline))
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     info.raise_on_failed_jobs()
     rows = pipeline.last_trace.last_normalize_info.row_counts
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "calls": dict(stats.calls),
         "ratelimited": dict(stats.ratelimited),
         "rows": {k: v for k, v in rows.items() if not k.startswith("_dlt")},

@@ -9,6 +9,7 @@ from typing import Dict, Optional
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.common.runtime.collector import LogCollector
 from dlt.extract.source import DltSource
 
 from slack_source.bigquery_layout import apply_bigquery_layout
@@ -26,7 +27,9 @@ def make_pipeline(settings: RunSettings) -> dlt.Pipeline:
         pipeline_name=settings.pipeline_name,
         destination=settings.destination,
         dataset_name=settings.dataset_name,
-        progress="log",
+        # dlt's progress lines go to the run logs; psutil is not a dependency, so no system
+        # stats (else dlt warns about it on every run).
+        progress=LogCollector(dump_system_stats=False),
         **kwargs,
     )
 
