@@ -2,7 +2,8 @@
 
 import threading
 import time
-from typing import Dict, Mapping
+from collections import deque
+from typing import Deque, Dict, Mapping
 
 
 class MethodPacer:
@@ -11,6 +12,11 @@ class MethodPacer:
     Pacing instead of hammering until 429 keeps every method at its bound without wasted calls;
     methods never wait for each other, so history and replies proceed side by side.
     `minute_seconds` shrinks Slack's minute for the emulator's compressed time; 0 turns pacing off.
+
+    Even spacing alone is not enough: a request that leaves late (its thread woke late, the
+    process was busy) and the next one on time arrive closer than a slot. Slack counts a
+    sliding minute, so each request also waits until the one `allowance` requests before it
+    left a (safety-stretched) minute ago, measured when it actually left.
     """
 
     def __init__(
@@ -19,12 +25,15 @@ class MethodPacer:
         minute_seconds: float = 60.0,
         safety_factor: float = 1.0,
     ) -> None:
-        self._intervals: Dict[str, float] = {
-            method: (minute_seconds / per_minute) * safety_factor
-            for method, per_minute in allowances.items()
-            if per_minute > 0 and minute_seconds > 0
-        }
+        self._intervals: Dict[str, float] = {}
+        self._allowances: Dict[str, int] = {}
+        for method, per_minute in allowances.items():
+            if per_minute > 0 and minute_seconds > 0:
+                self._intervals[method] = (minute_seconds / per_minute) * safety_factor
+                self._allowances[method] = per_minute
+        self._window = minute_seconds * safety_factor
         self._next_slot: Dict[str, float] = {}
+        self._sent: Dict[str, Deque[float]] = {}
         self._lock = threading.Lock()
 
     def wait(self, method: str) -> float:
@@ -35,10 +44,28 @@ class MethodPacer:
             slot = max(now, self._next_slot.get(method, now))
             if interval is not None or slot > now:
                 self._next_slot[method] = slot + (interval or 0.0)
-        delay = slot - now
-        if delay > 0:
-            time.sleep(delay)
-        return delay
+        waited = max(0.0, slot - now)
+        if waited:
+            time.sleep(waited)
+        if interval is not None:
+            waited += self._wait_for_sliding_minute(method)
+        return waited
+
+    def _wait_for_sliding_minute(self, method: str) -> float:
+        """Checked when the request is about to leave, then recorded as sent."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                sent = self._sent.get(method)
+                if sent is None:
+                    sent = self._sent[method] = deque(maxlen=self._allowances[method])
+                free_at = sent[0] + self._window if len(sent) == sent.maxlen else now
+                if free_at <= now:
+                    sent.append(now)
+                    return waited
+            time.sleep(free_at - now)
+            waited += free_at - now
 
     def hold(self, method: str, seconds: float) -> None:
         """Slack said Retry-After: no request of this method before that many seconds."""

@@ -151,3 +151,35 @@ def test_a_failing_channel_does_not_lose_the_others(tmp_path):
         assert loaded_ok == truth_messages(workspace, readable - failed)
     finally:
         server.__exit__(None, None, None)
+
+
+def test_pacer_keeps_a_sliding_minute_when_threads_wake_late(monkeypatch):
+    """Threads that wake late must not bunch: any `allowance + 1` sends span a full minute."""
+    import random
+    import threading
+
+    from slack_source import pacing
+
+    real_sleep = time.sleep
+    jitter = random.Random(3)
+    monkeypatch.setattr(  # a busy process: every wake-up up to 40 ms (most of a slot) late
+        pacing.time, "sleep", lambda s: real_sleep(s + jitter.choice([0.0, 0.0, 0.04]))
+    )
+    allowance, minute = 5, 0.25
+    pacer = pacing.MethodPacer({"conversations.replies": allowance}, minute_seconds=minute)
+    sent, lock = [], threading.Lock()
+
+    def worker():
+        for _ in range(6):
+            pacer.wait("conversations.replies")
+            with lock:
+                sent.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sent.sort()
+    spans = [sent[i + allowance] - sent[i] for i in range(len(sent) - allowance)]
+    assert len(sent) == 24 and min(spans) >= minute - 0.005
