@@ -182,4 +182,4 @@ def test_pacer_keeps_a_sliding_minute_when_threads_wake_late(monkeypatch):
         t.join()
     sent.sort()
     spans = [sent[i + allowance] - sent[i] for i in range(len(sent) - allowance)]
-    assert len(sent) == 24 and min(spans) >= minute - 0.005
+    assert len(sent) == 24 and min(spans) >= minute - 0.02  # 20 ms: thread hand-over
