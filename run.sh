@@ -4,6 +4,7 @@
 #   ./run.sh test    the test suite (what CI runs)
 #   ./run.sh lint    ruff check + format check
 #   ./run.sh bench   the benchmarks at their small default sizes
+#   ./run.sh check   token, scopes, channels and destination of a run; loads nothing
 #   ./run.sh alerts  create/update the alert automations on the server in PREFECT_API_URL
 #   ./run.sh <args>  anything else goes to slack_pipeline_with_prefect.py (run, serve, ...)
 set -euo pipefail

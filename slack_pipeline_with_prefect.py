@@ -3,6 +3,7 @@ scheduling, retries and observability.
 
     python slack_pipeline_with_prefect.py            # serve the daily deployment (cron 0 0 * * *)
     python slack_pipeline_with_prefect.py run        # one flow run now
+    python slack_pipeline_with_prefect.py check      # token, scopes, channels; loads nothing
     python slack_pipeline_with_prefect.py demo       # offline: bundled Slack emulator -> DuckDB
 """
 
@@ -16,8 +17,8 @@ from typing import Any, Dict, List, Optional  # noqa: E402
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 
-from orchestration.caching import cache_expiration, daily_target_key  # noqa: E402
 from orchestration.loading import load, make_pipeline  # noqa: E402
+from orchestration.preflight import slack_access  # noqa: E402
 from orchestration.retry_policy import retry_only_transient  # noqa: E402
 from orchestration.settings import (  # noqa: E402
     DateLike,
@@ -36,17 +37,17 @@ TRANSIENT_RETRIES = dict(
 )
 
 
-@task(**TRANSIENT_RETRIES, cache_key_fn=daily_target_key, cache_expiration=cache_expiration())
+@task(**TRANSIENT_RETRIES)
 def get_users(settings: RunSettings) -> Dict[str, Any]:
     """Load every user of the workspace (deleted ones included: old messages name them).
 
-    Cached per day and target: a re-run or retry of today's flow does not call Slack again."""
+    Never cached: a task that writes to the warehouse runs, whatever an earlier run wrote."""
     stats = RunStats()
-    rows = load(make_pipeline(settings), slack_source(stats=stats).with_resources("users"))
-    return {"rows": rows, "stats": stats.as_dict()}
+    loaded = load(make_pipeline(settings), slack_source(stats=stats).with_resources("users"))
+    return {**loaded, "stats": stats.as_dict()}
 
 
-@task(**TRANSIENT_RETRIES, cache_key_fn=daily_target_key, cache_expiration=cache_expiration())
+@task(**TRANSIENT_RETRIES)
 def get_channels(
     settings: RunSettings, channels: Optional[List[str]], include_private: bool
 ) -> Dict[str, Any]:
@@ -55,8 +56,8 @@ def get_channels(
     visible = list_channels(make_client(stats=stats), include_private)
     selected = select_channels(visible, channels)
     source = slack_source(channel_list=visible, stats=stats).with_resources("channels")
-    rows = load(make_pipeline(settings), source)
-    return {"rows": rows, "stats": stats.as_dict(), "selected": selected}
+    loaded = load(make_pipeline(settings), source)
+    return {**loaded, "stats": stats.as_dict(), "selected": selected}
 
 
 @task(**TRANSIENT_RETRIES)
@@ -65,18 +66,21 @@ def get_channel_history(
     channels: List[Dict[str, Any]],
     start: Optional[datetime] = None,
     end: Optional[datetime] = None,
+    lookback_days: Optional[float] = None,
 ) -> Dict[str, Any]:
     """Load history and changed threads of a batch of channels in one dlt run."""
     stats = RunStats()
+    lookback = {} if lookback_days is None else {"lookback_days": lookback_days}
     source = slack_source(
         channels=[channel["id"] for channel in channels],
         channel_list=channels,
         start_date=start,
         end_date=end,
         stats=stats,
+        **lookback,
     ).with_resources("messages")
-    rows = load(make_pipeline(settings), source)
-    return {"rows": rows, "stats": stats.as_dict()}
+    loaded = load(make_pipeline(settings), source)
+    return {**loaded, "stats": stats.as_dict()}
 
 
 @flow(name="slack_pipeline", log_prints=True)
@@ -85,12 +89,15 @@ def slack_pipeline(
     start_date: DateLike = None,
     end_date: DateLike = None,
     include_private: bool = False,
+    lookback_days: Optional[float] = None,
 ) -> Dict[str, Any]:
-    """Users, channels, then each batch of channels' history with its changed threads.
+    """Check access, then users, channels and each batch of channels' history with its
+    changed threads.
 
-    `start_date=None` continues each channel from its stored state (re-reading the lookback
-    window); a channel never loaded starts one day back. Dates are resolved at run time, never
-    at import, so a long-running `.serve` process always loads the current day.
+    `start_date=None` continues each channel from its stored state, re-reading at least
+    `lookback_days` (default from config) and the rest of the page that reaches it; a channel
+    never loaded starts one day back. Dates are resolved at run time, never at import, so a
+    long-running `.serve` process always loads the current day.
     """
     started = time.monotonic()
     logger = get_run_logger()
@@ -98,6 +105,8 @@ def slack_pipeline(
     validate_token()
     start, end = validate_dates(start_date, end_date)
     validate_destination_credentials(settings)
+    # Before any task writes: a bad, revoked or under-scoped token fails here in one line.
+    logger.info(slack_access(include_private).describe())
 
     results = [get_users(settings)]
     listed = get_channels(settings, channels, include_private)
@@ -106,7 +115,8 @@ def slack_pipeline(
     logger.info("Loading history of %d channel(s)", len(selected))
     batch = max(1, settings.channels_per_load)
     for first in range(0, len(selected), batch):
-        results.append(get_channel_history(settings, selected[first : first + batch], start, end))
+        chunk = selected[first : first + batch]
+        results.append(get_channel_history(settings, chunk, start, end, lookback_days))
     summary = publish_summary(settings, results, time.monotonic() - started)
     if summary["failed_channels"]:
         # The other channels are loaded; the run still must not look like a success.
@@ -116,12 +126,14 @@ def slack_pipeline(
 
 
 if __name__ == "__main__":
-    from orchestration.cli import parse_command_line, run_demo, run_once
+    from orchestration.cli import parse_command_line, run_check, run_demo, run_once
 
     command = parse_command_line()
     if command.name == "serve":
         slack_pipeline.serve("slack_pipeline", cron="0 0 * * *", limit=1)
     elif command.name == "run":
         run_once(slack_pipeline, command)
+    elif command.name == "check":
+        run_check(command)
     else:
         run_demo(slack_pipeline, command)

@@ -1,7 +1,7 @@
-"""Command line of `slack_pipeline_with_prefect.py`: serve (default), run, demo.
+"""Command line of `slack_pipeline_with_prefect.py`: serve (default), run, check, demo.
 
-Bad input ends in one line on stderr and exit code 2, before anything is fetched or written;
-a failed run ends in one line naming the cause and exit code 1.
+Bad input (a bad, revoked or under-scoped token included) ends in one line on stderr and exit
+code 2, before anything is written; a failed run ends in one line naming the cause and exit 1.
 """
 
 import argparse
@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional
 
-from slack_source import SlackConfigError, SlackError
+from slack_source import RETRYABLE, SlackApiError, SlackConfigError, SlackError
 
 from .retry_policy import causes, root_slack_error
 from .settings import load_run_settings, validate_dates, validate_destination_credentials
@@ -25,6 +25,7 @@ class Command:
     start_date: Optional[str] = None
     end_date: Optional[str] = None
     include_private: bool = False
+    lookback_days: Optional[float] = None
     options: dict = field(default_factory=dict)
 
 
@@ -36,12 +37,19 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the daily deployment (the default)")
     run = sub.add_parser("run", help="one flow run now")
+    check = sub.add_parser("check", help="check the token, scopes, channels and destination")
     demo = sub.add_parser("demo", help="offline demo: bundled Slack emulator -> local DuckDB")
     for p in (run, demo):
         p.add_argument("--channels", help="comma-separated channel names or ids (default: all)")
         p.add_argument("--start-date", help="YYYY-MM-DD; default: continue from state")
         p.add_argument("--end-date", help="YYYY-MM-DD, exclusive; for bounded backfills")
+    for p in (run, demo, check):
         p.add_argument("--include-private", action="store_true", help="read private channels too")
+    run.add_argument(
+        "--lookback-days",
+        type=float,
+        help="re-read at least this many days (default: sources.slack.lookback_days)",
+    )
     demo.add_argument("--messages", type=int, default=3000, help="size of the demo workspace")
     demo.add_argument("--output", default="demo_output", help="folder for the DuckDB file")
     args = parser.parse_args(argv)
@@ -56,6 +64,7 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
         start_date=getattr(args, "start_date", None),
         end_date=getattr(args, "end_date", None),
         include_private=getattr(args, "include_private", False),
+        lookback_days=getattr(args, "lookback_days", None),
         options={k: getattr(args, k) for k in ("messages", "output") if hasattr(args, k)},
     )
 
@@ -75,7 +84,9 @@ def describe_failure(error: BaseException) -> str:
 
 
 def validate_inputs(command: Command) -> None:
-    """Every check that needs no network, so bad input never starts a flow run."""
+    """Every check before the flow starts: settings, dates, credentials, then the token's
+    access (one `auth.test`), so bad input never starts a flow run or writes a row."""
+    from .preflight import slack_access
     from .settings import validate_token
 
     try:
@@ -83,8 +94,20 @@ def validate_inputs(command: Command) -> None:
         validate_dates(command.start_date, command.end_date)
         validate_token()
         validate_destination_credentials(settings)
-    except SlackConfigError as error:
+        slack_access(command.include_private)
+    except (SlackConfigError, SlackApiError) as error:
         fail(str(error), EXIT_BAD_INPUT)
+    except RETRYABLE as error:
+        fail(unreachable(error), EXIT_RUN_FAILED)
+
+
+def unreachable(error: BaseException) -> str:
+    """Slack did not answer after the retries: say where, never with the token."""
+    import dlt
+
+    base = dlt.config.get("sources.slack.api_base_url") or "https://slack.com/api/"
+    reason = getattr(error, "reason", None) or type(error).__name__
+    return f"cannot reach Slack at {base} ({reason}); check the network or api_base_url"
 
 
 def run_once(flow: Callable[..., Any], command: Command) -> Any:
@@ -95,11 +118,30 @@ def run_once(flow: Callable[..., Any], command: Command) -> Any:
             start_date=command.start_date,
             end_date=command.end_date,
             include_private=command.include_private,
+            lookback_days=command.lookback_days,
         )
     except (SlackError, Exception) as error:  # noqa: BLE001 - one clear line, not a traceback
         cause = root_slack_error(error)
-        code = EXIT_BAD_INPUT if isinstance(cause, SlackConfigError) else EXIT_RUN_FAILED
-        fail(describe_failure(error), code)
+        permanent = isinstance(cause, (SlackConfigError, SlackApiError))
+        fail(describe_failure(error), EXIT_BAD_INPUT if permanent else EXIT_RUN_FAILED)
+
+
+def run_check(command: Command) -> None:
+    """Print the check report; exit 0 when a run could succeed, 2 when it could not."""
+    from .check import check_report
+    from .settings import validate_token
+
+    try:
+        settings = load_run_settings()
+        validate_token()
+        lines, ready = check_report(settings, command.include_private)
+    except (SlackConfigError, SlackApiError) as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    except RETRYABLE as error:
+        fail(unreachable(error), EXIT_RUN_FAILED)
+    print("\n".join(lines))
+    if not ready:
+        raise SystemExit(EXIT_BAD_INPUT)
 
 
 def run_demo(flow: Callable[..., Any], command: Command) -> Any:

@@ -4,8 +4,9 @@ Loads are serialized: two `pipeline.run` calls on one pipeline share its working
 state, and DuckDB allows one writer per file.
 """
 
+import logging
 import threading
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import dlt
 from dlt.common.pipeline import LoadInfo
@@ -17,6 +18,7 @@ from slack_source.bigquery_layout import apply_bigquery_layout
 from .settings import RunSettings
 
 _LOAD_LOCK = threading.Lock()
+logger = logging.getLogger("dlt.slack")
 
 
 def make_pipeline(settings: RunSettings) -> dlt.Pipeline:
@@ -42,16 +44,43 @@ def preferred_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
     return None
 
 
-def load(pipeline: dlt.Pipeline, source: DltSource) -> Dict[str, int]:
-    """Run extract, normalize and load; return rows written per table (dlt tables excluded)."""
+def finish_pending(pipeline: dlt.Pipeline) -> List[str]:
+    """Normalize and load the packages a killed run left behind; return their load ids.
+
+    `pipeline.run` with pending packages loads those and silently skips the data it was
+    given, so each load finishes them explicitly first and then extracts its own."""
+    extracted = list(pipeline.list_extracted_load_packages())
+    normalized = list(pipeline.list_normalized_load_packages())
+    if not extracted and not normalized:
+        return []
+    logger.warning(
+        "Finishing %d load package(s) an earlier run left behind: %s",
+        len(extracted) + len(normalized),
+        ", ".join(extracted + normalized),
+    )
+    if extracted:
+        pipeline.normalize()
+    pipeline.load().raise_on_failed_jobs()
+    return extracted + normalized
+
+
+def load(pipeline: dlt.Pipeline, source: DltSource) -> Dict[str, Any]:
+    """Finish any pending packages, then extract, normalize and load `source`.
+
+    Returns `rows` (rows written per table by this load, dlt tables excluded) and
+    `recovered_packages` (load ids finished for an earlier, interrupted run)."""
     # BigQuery: partition/cluster hints (issue "BigQuery for real"); DuckDB path unchanged.
     if pipeline.destination is not None and pipeline.destination.destination_name == "bigquery":
         apply_bigquery_layout(source)
     with _LOAD_LOCK:
+        recovered = finish_pending(pipeline)
         info: LoadInfo = pipeline.run(source, loader_file_format=preferred_file_format(pipeline))
         info.raise_on_failed_jobs()
-        counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
-    return {table: n for table, n in counts.items() if not table.startswith("_dlt")}
+        trace = pipeline.last_trace
+        normalized = trace.last_normalize_info if trace else None
+        counts = normalized.row_counts if normalized else {}
+    rows = {table: n for table, n in counts.items() if not table.startswith("_dlt")}
+    return {"rows": rows, "recovered_packages": recovered}
 
 
 def table_row_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:

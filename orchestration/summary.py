@@ -24,6 +24,7 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         "skipped_channels": {},
         "failed_channels": {},
         "joined_channels": [],
+        "recovered_packages": [],
         "threads_refreshed": 0,
         "seconds_waited_for_limits": 0.0,
     }
@@ -37,6 +38,7 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         merged["skipped_channels"].update(stats.get("skipped_channels", {}))
         merged["failed_channels"].update(stats.get("failed_channels", {}))
         merged["joined_channels"].extend(stats.get("joined_channels", []))
+        merged["recovered_packages"].extend(result.get("recovered_packages", []))
         merged["threads_refreshed"] += stats.get("threads_refreshed", 0)
         merged["seconds_waited_for_limits"] += stats.get("seconds_waited_for_limits", 0.0)
     summary = {key: dict(v) if isinstance(v, Counter) else v for key, v in merged.items()}
@@ -70,6 +72,12 @@ def summary_markdown(summary: Dict[str, Any]) -> str:
     lines.append(
         "Failed channels: "
         + (", ".join(f"#{c} ({why})" for c, why in sorted(failed.items())) or "none")
+        + "  "
+    )
+    recovered = summary["recovered_packages"]
+    lines.append(
+        "Finished for an earlier, interrupted run: "
+        + (f"{len(recovered)} load package(s) ({', '.join(recovered)})" if recovered else "none")
     )
     return "\n".join(lines)
 

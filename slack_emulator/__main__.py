@@ -12,7 +12,13 @@ import sys
 import threading
 from types import FrameType
 
-from .config import DEFAULT_TOKEN, RATE_LIMIT_PROFILES, EmulatorConfig, WorkspaceSpec
+from .config import (
+    DEFAULT_SCOPES,
+    DEFAULT_TOKEN,
+    RATE_LIMIT_PROFILES,
+    EmulatorConfig,
+    WorkspaceSpec,
+)
 from .faults import FAULT_KINDS, FaultSpec
 from .server import EmulatorServer
 from .workspace import Workspace
@@ -45,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--fault-kinds", default=",".join(FAULT_KINDS))
     serve.add_argument("--slow-seconds", type=float, default=0.5)
     serve.add_argument("--token", action="append", help=f"accepted token (default {DEFAULT_TOKEN})")
+    serve.add_argument("--revoked-token", action="append", help="a token answered token_revoked")
+    serve.add_argument(
+        "--scopes", default=",".join(DEFAULT_SCOPES), help="granted scopes, comma-separated"
+    )
     return parser
 
 
@@ -71,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     config = EmulatorConfig(
         tokens=tuple(args.token or (DEFAULT_TOKEN,)),
+        revoked_tokens=tuple(args.revoked_token or ()),
+        scopes=tuple(s for s in args.scopes.split(",") if s),
         rate_limits=args.rate_limits,
         time_scale=args.time_scale,
         fractional_retry_after=args.fractional_retry_after,

@@ -92,6 +92,12 @@ class SlackApiApp:
         self.limiter = limiter
         self.faults = faults
         self.tokens = frozenset(config.tokens)
+        self.revoked = frozenset(config.revoked_tokens)
+        self.scope_headers = (
+            JSON_HEADERS + [(b"x-oauth-scopes", ",".join(config.scopes).encode())]
+            if config.scope_header
+            else JSON_HEADERS
+        )
 
     def _args(self, scope: Scope, body: bytes, method: str) -> tuple[dict[str, str], str | None]:
         """Merged query + body arguments and the token (Bearer header or POST ``token``)."""
@@ -127,6 +133,8 @@ class SlackApiApp:
     def _authenticate(self, token: str | None) -> None:
         if token is None:
             raise SlackError("not_authed")
+        if token in self.revoked:
+            raise SlackError("token_revoked")
         if token not in self.tokens:
             raise SlackError("invalid_auth")
 
@@ -143,6 +151,7 @@ class SlackApiApp:
             if await self._fault(fault, method, scope, receive, send):
                 return
         raw = await _read_body(receive)
+        token: str | None = None
         try:
             args, token = self._args(scope, raw, method)
             self._authenticate(token)
@@ -157,7 +166,11 @@ class SlackApiApp:
             payload = self.api.call(method, args)
         except SlackError as err:
             payload = err.payload()
-        await _respond(send, 200, orjson.dumps(payload))
+            if token is None or token not in self.tokens:
+                await _respond(send, 200, orjson.dumps(payload))
+                return
+        # Slack names the token's granted scopes on every authenticated answer.
+        await _respond(send, 200, orjson.dumps(payload), self.scope_headers)
 
     async def _fault(
         self, fault: Fault, method: str, scope: Scope, receive: Receive, send: Send

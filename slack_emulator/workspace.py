@@ -319,6 +319,26 @@ class Workspace:
         """Every user object as users.list shows it (emails included)."""
         return copy.deepcopy(self._users)
 
+    def add_user(self, name: str, real_name: str = "New Member") -> str:
+        """A new member joins the workspace (users.list shows it from now on); its id."""
+        with self.lock:
+            user = copy.deepcopy(self._users[0])
+            uid = slack_id("U", hash_of(self.spec.seed, 900, len(self._users)))
+            email = f"{name}@{user['profile']['email'].partition('@')[2]}"
+            user.update(
+                id=uid, name=name, real_name=real_name, deleted=False, updated=int(time.time())
+            )
+            user.update(is_admin=False, is_owner=False, is_primary_owner=False)
+            user["profile"].update(
+                real_name=real_name,
+                real_name_normalized=real_name,
+                display_name=name,
+                display_name_normalized=name,
+                email=email,
+            )
+            self._users.append(user)
+            return uid
+
     def user_objects(self) -> list[dict]:
         """The shared user dicts (read-only; for the HTTP layer, which copies what it changes)."""
         return self._users

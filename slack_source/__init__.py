@@ -31,11 +31,14 @@ from .errors import (
 from .history import ChannelHistoryReader, plan_window
 from .message_rows import datetime_to_ts
 from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
+from .preflight import SlackAccess, check_access, needed_scopes, require_access
 from .run_stats import RunStats
 from .settings import (
+    CHANNEL_JSON_COLUMNS,
     DEFAULT_API_BASE_URL,
     DEFAULT_INITIAL_DAYS,
     DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_MAX_LOOKBACK_DAYS,
     ITEM_MAX_WAIT_S,
     ITEM_ROWS,
     MESSAGE_JSON_COLUMNS,
@@ -46,12 +49,17 @@ from .settings import (
 from .threads import prune_threads, refresh_threads
 
 __all__ = [
+    "RETRYABLE",
     "slack_source",
     "batched_rows",
     "make_client",
     "list_channels",
     "select_channels",
     "RunStats",
+    "SlackAccess",
+    "check_access",
+    "needed_scopes",
+    "require_access",
     "SlackClient",
     "SlackError",
     "SlackApiError",
@@ -110,6 +118,7 @@ def slack_source(
     end_date: Optional[datetime] = None,
     initial_start_date: Optional[datetime] = None,
     lookback_days: float = DEFAULT_LOOKBACK_DAYS,
+    max_lookback_days: float = DEFAULT_MAX_LOOKBACK_DAYS,
     join_public_channels: bool = False,
     rate_limit_profile: str = "tiers",
     rate_limit_minute_seconds: float = 60.0,
@@ -125,7 +134,8 @@ def slack_source(
         channels: names (`general`, `#general`) or ids to read; None reads every visible channel.
         include_private: also list private channels (needs groups:read / groups:history).
         start_date / end_date: an explicit window `[start, end)` for a backfill; without them each
-            channel continues from its state, re-reading the last `lookback_days`.
+            channel continues from its state, re-reading at least the last `lookback_days` and
+            the rest of the page that reaches them, up to `max_lookback_days`.
         initial_start_date: where a channel with no state starts (default one day back).
         join_public_channels: join public channels the bot is not in instead of skipping them.
         rate_limit_profile: `tiers` (internal/Marketplace app), `non_marketplace` (Slack's 2025
@@ -150,6 +160,7 @@ def slack_source(
         stats=run_stats,
     )
     lookback_seconds = float(lookback_days) * 86400
+    max_lookback_seconds = float(max_lookback_days) * 86400
     quiet_arrow_hint_notices()
     scrub = pseudonymize_messages(pii_mode, pii_salt)
     json_columns = frozenset(MESSAGE_JSON_COLUMNS)
@@ -177,7 +188,12 @@ def slack_source(
     def users() -> Iterator[List[Dict[str, Any]]]:
         yield from client.pages("users.list", "members")
 
-    @dlt.resource(name="channels", primary_key="id", write_disposition="merge")
+    @dlt.resource(
+        name="channels",
+        primary_key="id",
+        write_disposition="merge",
+        columns={name: {"data_type": "json"} for name in CHANNEL_JSON_COLUMNS},
+    )
     def channels_resource() -> Iterator[List[Dict[str, Any]]]:
         yield all_channels()
 
@@ -193,7 +209,9 @@ def slack_source(
         initial_ts = datetime_to_ts(initial)
         for channel in select_channels(all_channels(), channels):
             channel_state = channel_states.setdefault(channel["id"], {})
-            window = plan_window(channel_state, start_ts, end_ts, initial_ts, lookback_seconds)
+            window = plan_window(
+                channel_state, start_ts, end_ts, initial_ts, lookback_seconds, max_lookback_seconds
+            )
             reader = ChannelHistoryReader(channel["id"], window, channel_state, lookback_seconds)
             prune_threads(thread_state, channel["id"], window.oldest)
             history = _history_pages(client, channel, window, join_public_channels, run_stats)

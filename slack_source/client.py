@@ -123,6 +123,9 @@ class SlackClient:
         session.hooks["response"] = [self._check_response]
         self._session = session
         self._base = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
+        # The token's scopes as Slack last named them (`x-oauth-scopes`); None until a
+        # response carried the header (a proxy may strip it: unknown, not "no scopes").
+        self.granted_scopes: Optional[frozenset] = None
 
     # -- calls -----------------------------------------------------------------------------
     def pages(
@@ -172,6 +175,9 @@ class SlackClient:
                 self.stats.count_ratelimited(method)
                 raise SlackTransientError(method, "ratelimited", response)
             raise error_from_payload(method, payload)
+        scopes = response.headers.get("x-oauth-scopes")
+        if scopes is not None:
+            self.granted_scopes = frozenset(s.strip() for s in scopes.split(",") if s.strip())
         response.json = lambda *a, **k: payload  # type: ignore[method-assign]
         return response
 

@@ -46,10 +46,12 @@ class SlackScopeError(SlackApiError):
     """The app lacks an OAuth scope; the message says which one to add."""
 
     def describe(self) -> str:
-        needed = self.payload.get("needed", "?")
+        needed = [s for s in str(self.payload.get("needed") or "?").split(",") if s]
         provided = self.payload.get("provided", "")
+        scopes = ", ".join(f"'{scope}'" for scope in needed)
+        noun = "scope" if len(needed) == 1 else "scopes"
         return (
-            f"Slack {self.method} failed: missing_scope: add the OAuth scope '{needed}' to the "
+            f"Slack {self.method} failed: missing_scope: add the OAuth {noun} {scopes} to the "
             f"Slack app and reinstall it (token has: {provided or 'none'})"
         )
 

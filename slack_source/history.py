@@ -1,9 +1,12 @@
 """Channel history with a lookback window: what to re-read, what was deleted, what to remember.
 
-Per channel the state keeps the newest top-level `ts` loaded and the top-level `ts` values inside
-the lookback window. Each run re-reads `(newest - lookback, now]`, so edits, reply counts and
-reactions inside the window are refreshed by merge, and a `ts` remembered but no longer returned
-is a deleted message.
+Per channel the state keeps the newest top-level `ts` loaded and the top-level `ts` values of
+the range the last daily run read. Each daily run re-reads at least `lookback_days` back from
+the newest `ts`, and finishes the page that reaches that point: the first page (up to 999
+messages) is paid for anyway, and in a quiet channel it reaches weeks further back at no extra
+call, up to `max_lookback_days`. Edits, reply counts and reactions in the range read are
+refreshed by merge, and a `ts` remembered inside that range but no longer returned is a
+deleted message.
 """
 
 from dataclasses import dataclass
@@ -11,13 +14,19 @@ from typing import Any, Dict, Iterator, List, Optional, Set
 
 from .message_rows import deletion_row, shift_ts, to_rows
 
+ONE_MICROSECOND = 0.000001
+
 
 @dataclass(frozen=True)
 class Window:
-    """Exclusive `oldest`/`latest` bounds of one history read (Slack's semantics)."""
+    """Exclusive `oldest`/`latest` bounds of one history read (Slack's semantics).
+
+    `floor`, on a daily read, is where the read may stop: once a page reaches it, no further
+    page is requested. None reads the whole window (backfills, first loads)."""
 
     oldest: str
     latest: Optional[str]
+    floor: Optional[str] = None
 
     def contains(self, ts: str) -> bool:
         return ts > self.oldest and (self.latest is None or ts < self.latest)
@@ -35,15 +44,21 @@ def plan_window(
     end_ts: Optional[str],
     initial_ts: str,
     lookback_seconds: float,
+    max_lookback_seconds: float = 0.0,
 ) -> Window:
-    """Explicit start wins; else continue from state minus the lookback; else start at initial."""
+    """Explicit start wins; else continue from state: at least `lookback_seconds` back, at most
+    `max_lookback_seconds`; else start at initial."""
     if start_ts is not None:
-        oldest = shift_ts(start_ts, -0.000001)
-    elif channel_state.get("newest_ts"):
-        oldest = shift_ts(channel_state["newest_ts"], -lookback_seconds)
-    else:
-        oldest = shift_ts(initial_ts, -0.000001)
-    return Window(oldest=oldest, latest=end_ts)
+        return Window(oldest=shift_ts(start_ts, -ONE_MICROSECOND), latest=end_ts)
+    newest = channel_state.get("newest_ts")
+    if newest:
+        reach = max(lookback_seconds, max_lookback_seconds)
+        return Window(
+            oldest=shift_ts(newest, -reach),
+            latest=end_ts,
+            floor=shift_ts(newest, -lookback_seconds),
+        )
+    return Window(oldest=shift_ts(initial_ts, -ONE_MICROSECOND), latest=end_ts)
 
 
 class ChannelHistoryReader:
@@ -63,11 +78,15 @@ class ChannelHistoryReader:
         self.remembered: Set[str] = set(channel_state.get("recent", ()))
         self.newest: Optional[str] = channel_state.get("newest_ts")
         self.seen: Set[str] = set()
+        # Exclusive lower bound of what was actually read: the window's, unless the read
+        # stopped at the end of the page that reached the floor.
+        self.reached: str = window.oldest
         self.rows = 0
 
     def pages(
         self, history_pages: Iterator[List[Dict[str, Any]]]
     ) -> Iterator[List[Dict[str, Any]]]:
+        floor = self.window.floor
         for page in history_pages:
             if not page:
                 continue
@@ -75,24 +94,38 @@ class ChannelHistoryReader:
             self._remember(rows)
             self.rows += len(rows)
             yield rows
+            oldest_on_page = min(row["ts"] for row in rows)
+            if floor is not None and oldest_on_page <= floor:
+                # Pages run newest first: everything from here up was returned.
+                self.reached = max(self.reached, shift_ts(oldest_on_page, -ONE_MICROSECOND))
+                return
 
     def _remember(self, rows: List[Dict[str, Any]]) -> None:
         page_newest = max(row["ts"] for row in rows)
         if self.newest is None or page_newest > self.newest:
             self.newest = page_newest
+        if self.window.floor is not None:  # a daily read remembers the whole range it read
+            self.seen.update(row["ts"] for row in rows)
+            return
         cutoff = shift_ts(self.newest, -self.lookback_seconds)
         for row in rows:
             ts = row["ts"]
             if ts > cutoff or ts in self.remembered:
                 self.seen.add(ts)
 
+    def read_range(self, ts: str) -> bool:
+        return ts > self.reached and self.window.contains(ts)
+
     def finish(self) -> List[Dict[str, Any]]:
         """Commit the read to state; return deletion rows for remembered `ts` gone from Slack."""
         deleted = sorted(
-            ts for ts in self.remembered if self.window.contains(ts) and ts not in self.seen
+            ts for ts in self.remembered if self.read_range(ts) and ts not in self.seen
         )
         if self.newest is not None:
-            cutoff = shift_ts(self.newest, -self.lookback_seconds)
+            if self.window.floor is not None:
+                cutoff = self.reached
+            else:
+                cutoff = shift_ts(self.newest, -self.lookback_seconds)
             keep = (self.remembered - set(deleted)) | self.seen
             self.state["newest_ts"] = self.newest
             self.state["recent"] = sorted(ts for ts in keep if ts > cutoff)

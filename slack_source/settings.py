@@ -45,8 +45,11 @@ ITEM_MAX_WAIT_S = 0.5
 # Pace a little under each allowance so clock jitter never tips a request over the limit.
 PACING_SAFETY_FACTOR = 1.02
 
-# How far back the daily run re-reads history to catch late replies, edits and deletions.
+# How far back the daily run re-reads history at least, to catch late replies, edits and
+# deletions; it also finishes the page that reaches that point (paid for anyway), up to
+# DEFAULT_MAX_LOOKBACK_DAYS, which also bounds how long thread marks are kept.
 DEFAULT_LOOKBACK_DAYS = 7
+DEFAULT_MAX_LOOKBACK_DAYS = 90
 # Where a channel's very first incremental load starts when no start date is configured.
 DEFAULT_INITIAL_DAYS = 1
 
@@ -65,6 +68,19 @@ MESSAGE_JSON_COLUMNS = (
     "bot_profile",
     "icons",
     "metadata",
+)
+
+# List fields of a channel kept as JSON columns, so `channels` stays one table (a list would
+# become a child table such as `channels__shared_team_ids`). `topic`/`purpose` stay flattened.
+CHANNEL_JSON_COLUMNS = (
+    "shared_team_ids",
+    "pending_shared",
+    "pending_connected_team_ids",
+    "internal_team_ids",
+    "connected_team_ids",
+    "connected_limited_team_ids",
+    "previous_names",
+    "properties",
 )
 
 # Tokens Slack issues: bot (xoxb), user (xoxp), app-level (xapp), legacy/enterprise (xoxa, xoxe).

@@ -2,24 +2,34 @@
 
 A late reply never changes its parent's `ts`, only `latest_reply` and `reply_count`, so an
 incremental load keyed on `ts` cannot see it. The parent, re-read inside the lookback window,
-carries both; state keeps the pair last loaded for each thread, and a thread is fetched when the
-pair moved, from the stored `latest_reply` on when replies were only added.
+carries both; state keeps the pair last loaded for each thread (and the replies loaded), and a
+thread is fetched when the pair moved: from the stored `latest_reply` on when replies were only
+added, in full when some went missing, so that deleted replies are removed too.
 """
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from .client import SlackClient
-from .message_rows import is_thread_parent, to_rows
+from .message_rows import deletion_row, is_thread_parent, to_rows
 from .run_stats import RunStats
 
 THREAD_FETCH_WORKERS = 4
 
-ThreadMark = List[Any]  # [latest_reply, reply_count]; a list so it survives dlt's JSON state
+# [latest_reply, reply_count, [ts of the replies loaded]]: a list so it survives dlt's JSON
+# state. Marks written before reply lists existed have two elements; they still work, they
+# only cannot name deleted replies until the thread is fetched once more.
+ThreadMark = List[Any]
 
 
-def mark_of(parent: Dict[str, Any]) -> ThreadMark:
-    return [parent.get("latest_reply"), int(parent.get("reply_count") or 0)]
+def mark_of(parent: Dict[str, Any], replies: Optional[List[str]] = None) -> ThreadMark:
+    mark: ThreadMark = [parent.get("latest_reply"), int(parent.get("reply_count") or 0)]
+    return mark if replies is None else [*mark, sorted(replies)]
+
+
+def loaded_replies(known: Optional[ThreadMark]) -> Optional[List[str]]:
+    return list(known[2]) if known and len(known) > 2 else None
 
 
 def replies_oldest(known: Optional[ThreadMark], now: ThreadMark) -> Optional[str]:
@@ -40,9 +50,47 @@ def threads_to_refresh(
         if row.get("is_deleted") or not is_thread_parent(row):
             continue
         known = thread_state.get(row["channel_id"], {}).get(row["ts"])
-        if known != mark_of(row):
+        if not known or known[:2] != mark_of(row):
             changed.append((row, known))
     return changed
+
+
+@dataclass
+class ThreadRead:
+    """One thread's refresh: rows to load (new replies, deletion rows) and its new mark."""
+
+    rows: List[Dict[str, Any]]
+    mark: ThreadMark
+    replies: int
+    deleted: int
+
+
+def _read_replies(
+    client: SlackClient,
+    parent: Dict[str, Any],
+    oldest: Optional[str],
+    history_latest: Optional[str],
+) -> Tuple[List[Dict[str, Any]], int]:
+    """Replies after `oldest` (all when None), without the parent and without broadcasts that
+    the history read already returned (a broadcast is one message: it must land once); and
+    how many replies Slack returned in all (broadcasts included, as `reply_count` counts)."""
+    channel_id, thread_ts = parent["channel_id"], parent["ts"]
+    params = {"channel": channel_id, "ts": thread_ts}
+    if oldest:
+        params["oldest"] = oldest
+    replies: List[Dict[str, Any]] = []
+    returned = 0
+    for page in client.pages("conversations.replies", "messages", params):
+        for message in page:
+            ts = message.get("ts")
+            if ts == thread_ts or (oldest and ts <= oldest):
+                continue
+            returned += 1
+            in_history = history_latest is None or ts < history_latest
+            if message.get("subtype") == "thread_broadcast" and in_history:
+                continue
+            replies.append(message)
+    return to_rows(replies, channel_id), returned
 
 
 def fetch_thread(
@@ -50,25 +98,22 @@ def fetch_thread(
     parent: Dict[str, Any],
     known: Optional[ThreadMark],
     history_latest: Optional[str],
-) -> List[Dict[str, Any]]:
-    """New replies of one thread as rows, without the parent and without broadcasts that the
-    history read already returned (a broadcast is one message: it must land once)."""
-    channel_id, thread_ts = parent["channel_id"], parent["ts"]
-    params = {"channel": channel_id, "ts": thread_ts}
-    oldest = replies_oldest(known, mark_of(parent))
-    if oldest:
-        params["oldest"] = oldest
-    replies: List[Dict[str, Any]] = []
-    for page in client.pages("conversations.replies", "messages", params):
-        for message in page:
-            ts = message.get("ts")
-            if ts == thread_ts or (oldest and ts <= oldest):
-                continue
-            in_history = history_latest is None or ts < history_latest
-            if message.get("subtype") == "thread_broadcast" and in_history:
-                continue
-            replies.append(message)
-    return to_rows(replies, channel_id)
+) -> ThreadRead:
+    """The replies of one changed thread, fetched from the stored `latest_reply` on when the
+    counts add up, else in full; a full read removes the replies Slack no longer returns."""
+    now = mark_of(parent)
+    before = loaded_replies(known)
+    oldest = replies_oldest(known, now)
+    rows, returned = _read_replies(client, parent, oldest, history_latest)
+    if oldest and known is not None and int(known[1]) + returned == now[1]:
+        loaded = sorted(set(before or ()) | {row["ts"] for row in rows})
+        return ThreadRead(rows, mark_of(parent, loaded), len(rows), 0)
+    if oldest:  # replies were deleted as well as added: only a full read can tell which
+        rows, returned = _read_replies(client, parent, None, history_latest)
+    loaded = [row["ts"] for row in rows]
+    gone = sorted(set(before or ()) - set(loaded))
+    deletions = [deletion_row(parent["channel_id"], ts) for ts in gone]
+    return ThreadRead(rows + deletions, mark_of(parent, loaded), len(rows), len(gone))
 
 
 def prune_threads(
@@ -93,7 +138,8 @@ def refresh_threads(
     history_latest: Optional[str],
     stats: RunStats,
 ) -> List[Dict[str, Any]]:
-    """Replies for every changed thread on a page of history; records the new marks."""
+    """Replies (and deletion rows) for every changed thread on a page of history; records the
+    new marks."""
     out: List[Dict[str, Any]] = []
     changed = threads_to_refresh(rows, thread_state)
     if not changed:
@@ -101,12 +147,14 @@ def refresh_threads(
     # Threads are independent calls of one method: fetch a few at once (pacing is shared, so
     # this only helps when the limit is not the bottleneck, e.g. unthrottled or short pages).
     with ThreadPoolExecutor(max_workers=min(THREAD_FETCH_WORKERS, len(changed))) as pool:
-        fetched = list(
+        reads = list(
             pool.map(lambda pk: fetch_thread(client, pk[0], pk[1], history_latest), changed)
         )
-    for (parent, _known), replies in zip(changed, fetched, strict=True):
-        out.extend(replies)
-        thread_state.setdefault(parent["channel_id"], {})[parent["ts"]] = mark_of(parent)
+    for (parent, _known), read in zip(changed, reads, strict=True):
+        out.extend(read.rows)
+        thread_state.setdefault(parent["channel_id"], {})[parent["ts"]] = read.mark
         stats.count_thread_refresh()
-        stats.count_rows("replies_per_channel", parent["channel_id"], len(replies))
+        stats.count_rows("replies_per_channel", parent["channel_id"], read.replies)
+        if read.deleted:
+            stats.count_rows("deleted_per_channel", parent["channel_id"], read.deleted)
     return out

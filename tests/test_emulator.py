@@ -638,6 +638,36 @@ def test_rate_limiter_even_pacing_and_bursts() -> None:
     assert format_retry_after(0.2004, fractional=True) == "0.201"
 
 
+def test_scopes_header_and_revoked_tokens(ws: Workspace) -> None:
+    """Every authenticated answer names the token's scopes (`x-oauth-scopes`), errors too."""
+    scopes = ("channels:read", "channels:history")
+    cfg = EmulatorConfig(scopes=scopes, revoked_tokens=("xoxb-gone",))
+    with EmulatorServer(ws, cfg) as srv:
+        ok = call(srv, "auth.test")
+        assert ok.json()["ok"] is True and ok.json()["team_id"] == ws.team.id
+        assert ok.headers["x-oauth-scopes"] == "channels:read,channels:history"
+        refused = call(srv, "users.list")
+        assert refused.json()["error"] == "missing_scope"
+        assert refused.headers["x-oauth-scopes"] == "channels:read,channels:history"
+        revoked = call(srv, "auth.test", token="xoxb-gone")
+        assert revoked.json() == {"ok": False, "error": "token_revoked"}
+        assert "x-oauth-scopes" not in revoked.headers
+        assert "x-oauth-scopes" not in call(srv, "auth.test", token="xoxb-bad").headers
+    with EmulatorServer(ws, EmulatorConfig(scope_header=False)) as srv:
+        assert "x-oauth-scopes" not in call(srv, "auth.test").headers
+
+
+def test_add_user_appears_in_users_list() -> None:
+    ws = Workspace(SPEC)  # its own: the module's workspace stays as generated
+    with EmulatorServer(ws) as srv:
+        before = len(api(srv, "users.list")["members"])
+        uid = ws.add_user("newcomer")
+        members = api(srv, "users.list")["members"]
+        assert len(members) == before + 1
+        added = next(u for u in members if u["id"] == uid)
+        assert added["name"] == "newcomer" and added["profile"]["email"].startswith("newcomer@")
+
+
 def test_rate_limits_over_http(ws: Workspace) -> None:
     cfg = EmulatorConfig(rate_limits="tiers", time_scale=0.01)
     with EmulatorServer(ws, cfg) as srv:

@@ -59,14 +59,47 @@ def test_flow_fails_clearly_on_unknown_channel(flow, slack_env):
     assert "Unknown Slack channel(s): no-such-channel" in str(raised.value)
 
 
-def test_second_run_same_day_reuses_cached_users_and_channels(flow, slack_env):
+def test_second_run_after_the_database_was_deleted_loads_every_table(flow, slack_env):
+    """Loads are never skipped by a cache: a run against an emptied destination reloads."""
     workspace, server = slack_env
     start = (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
     flow(start_date=start)
+    os.remove(duckdb_path())  # a user starting over (or a new BigQuery dataset)
     server.reset_stats()
-    summary = flow()
+    summary = flow(start_date=start)
     counts = server.request_counts()
-    assert counts.get("users.list", 0) == 0
-    assert counts.get("conversations.list", 0) == 0
-    assert counts["conversations.history"] >= 1
-    assert summary["rows_loaded"].get("messages", 0) > 0
+    assert counts["users.list"] == 1 and counts["conversations.list"] == 1
+    assert summary["rows_loaded"]["users"] == len(workspace.users())
+    assert query(duckdb_path(), f"SELECT COUNT(*) FROM {DATASET}.users")[0][0] == len(
+        workspace.users()
+    )
+    assert query(duckdb_path(), f"SELECT COUNT(*) FROM {DATASET}.channels")[0][0] == len(
+        [c for c in workspace.channels() if not c.get("is_private")]
+    )
+    readable = readable_channel_ids(workspace)
+    assert loaded_messages(duckdb_path()) == truth_messages(workspace, readable)
+
+
+def test_switching_pii_mode_the_same_day_leaves_no_raw_email(flow, slack_env, monkeypatch):
+    workspace, server = slack_env
+    flow()
+    emails = [u["profile"]["email"] for u in workspace.users() if u["profile"].get("email")]
+    loaded = {r[0] for r in query(duckdb_path(), f"SELECT profile__email FROM {DATASET}.users")}
+    assert set(emails) <= loaded  # control: the first run loaded them raw
+
+    monkeypatch.setenv("SOURCES__SLACK__PII_MODE", "hash")
+    monkeypatch.setenv("SOURCES__SLACK__PII_SALT", "same-day-salt")
+    flow()
+    columns = [
+        r[0]
+        for r in query(
+            duckdb_path(),
+            "SELECT column_name FROM information_schema.columns"
+            f" WHERE table_schema = '{DATASET}' AND table_name = 'users'",
+        )
+    ]
+    blob = " ".join(
+        str(v) for row in query(duckdb_path(), f"SELECT * FROM {DATASET}.users") for v in row
+    ).lower()
+    assert "profile__email" in columns
+    assert not [email for email in emails if email.lower() in blob]

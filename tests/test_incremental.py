@@ -90,19 +90,18 @@ def test_daily_run_catches_late_replies_edits_deletes_and_broadcasts(backfilled)
     assert loaded[(channel, edited)]["text"] == "edited text"
     assert (channel, deleted) not in loaded
     assert loaded[(channel, fresh_thread)]["latest_reply"] == broadcast
-    # the documented limit: a thread older than the lookback window is out of reach
-    assert (channel, reply_old) not in loaded
-    truth.pop((channel, reply_old))
-    stale_parent = truth.pop((channel, old_thread))
-    assert loaded.pop((channel, old_thread))["reply_count"] == stale_parent["reply_count"] - 1
+    # older than the 7-day lookback, but on the first history page: caught at no extra call
+    assert loaded[(channel, reply_old)]["text"] == "late reply, 10-day thread"
     assert loaded == truth
     total, distinct = query(
         pipeline, f"SELECT COUNT(*), COUNT(DISTINCT (channel_id, ts)) FROM {DATASET}.messages"
     )[0]
     assert total == distinct
-    # one replies call for the one thread that changed inside the window
-    assert counts.get("conversations.replies", 0) == 1
-    assert stats.threads_refreshed == 1
+    # one replies call for each of the two threads that changed
+    assert counts.get("conversations.replies", 0) == 2
+    assert stats.threads_refreshed == 2
+    member_public = [c for c in workspace.channels() if c["is_member"] and not c["is_private"]]
+    assert counts["conversations.history"] == len(member_public)
     assert stats.deleted_per_channel[channel] == 1
 
     after_run2 = loaded_messages(pipeline)
@@ -119,14 +118,16 @@ def test_unchanged_daily_run_makes_no_replies_call(backfilled):
     member_public = [c for c in workspace.channels() if c["is_member"] and not c["is_private"]]
     assert counts["conversations.history"] == len(member_public)
     assert loaded_messages(pipeline) == truth_messages(workspace, readable)
-    # thread marks are kept only for parents the next window can still return
+    # thread marks are kept for parents the next read can still return (max_lookback_days):
+    # here every thread of the 30-day workspace, each with the replies it loaded
     state = pipeline.state["sources"]["slack"]
     kept = 0
     for channel_id, marks in state["threads"].items():
-        window_start = float(state["channels"][channel_id]["newest_ts"]) - LOOKBACK_DAYS * 86400
+        window_start = float(state["channels"][channel_id]["newest_ts"]) - 90 * 86400
         assert all(float(ts) > window_start for ts in marks)
+        assert all(len(mark) == 3 and len(mark[2]) <= mark[1] for mark in marks.values())
         kept += len(marks)
-    assert 0 < kept < run1_counts["conversations.replies"]
+    assert kept == run1_counts["conversations.replies"]
 
 
 class Boom(RuntimeError):

@@ -425,9 +425,11 @@ def test_work_pool_deployment_from_prefect_yaml_runs_on_a_worker(stack: Stack) -
     assert deployment["entrypoint"] == "slack_pipeline_with_prefect.py:slack_pipeline"
     assert deployment["global_concurrency_limit"]["limit"] == 1
     assert deployment["concurrency_options"]["collision_strategy"] == "ENQUEUE"
-    [schedule] = deployment["schedules"]
+    schedule, sweep = sorted(deployment["schedules"], key=lambda s: s["schedule"]["cron"])
     assert schedule["schedule"]["cron"] == "0 0 * * *"
     assert schedule["schedule"]["timezone"] == "UTC"
+    assert sweep["schedule"]["cron"] == "0 3 * * 0" and sweep["schedule"]["timezone"] == "UTC"
+    assert sweep["parameters"] == {"lookback_days": 35}
     assert deployment["pull_steps"] == [
         {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
     ]

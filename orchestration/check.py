@@ -1,0 +1,85 @@
+"""`slack_pipeline_with_prefect.py check`: can a run succeed, and what would it read and write?
+
+Airbyte's `check`, for this pipeline: the token's workspace and identity, the scopes granted and
+missing, the channels visible and which of them a run reads, joins or skips, the rate-limit
+profile and the destination. It loads nothing and writes nothing.
+"""
+
+import os
+from typing import Any, Dict, List
+
+import dlt
+
+from slack_source import SlackAccess, check_access, list_channels, make_client, needed_scopes
+from slack_source.preflight import OPTIONAL_SCOPES
+
+from .preflight import PREFLIGHT_ATTEMPTS, join_public_channels
+from .settings import RunSettings
+
+
+def channel_plan(channels: List[Dict[str, Any]], join: bool) -> Dict[str, List[str]]:
+    """Channel names by what a run does with them: read, join then read, or skip."""
+    plan: Dict[str, List[str]] = {"read": [], "join": [], "skip": []}
+    for channel in channels:
+        name = "#" + str(channel.get("name", channel["id"]))
+        if channel.get("is_member") is not False:
+            plan["read"].append(name)
+        elif join and not channel.get("is_private"):
+            plan["join"].append(name)
+        else:
+            plan["skip"].append(name)
+    return plan
+
+
+def describe_destination(settings: RunSettings) -> str:
+    if settings.destination == "bigquery":
+        project = dlt.secrets.get("destination.bigquery.credentials.project_id") or (
+            "from GOOGLE_APPLICATION_CREDENTIALS"
+            if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+            else "from Application Default Credentials"
+        )
+        location = dlt.config.get("destination.bigquery.location") or "US"
+        return f"bigquery: project {project}, dataset {settings.dataset_name}, {location}"
+    database = dlt.config.get("destination.duckdb.credentials") or (
+        f"{settings.pipeline_name}.duckdb"
+    )
+    return f"duckdb: {database}, dataset {settings.dataset_name}"
+
+
+def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[str], bool]":
+    """The report's lines and whether a run could succeed (auth errors raise)."""
+    join = join_public_channels()
+    client = make_client(max_attempts=PREFLIGHT_ATTEMPTS)
+    access: SlackAccess = check_access(client, include_private, join)
+    needed = needed_scopes(include_private, join)
+    lines = [
+        f"Workspace:     {access.team} ({access.team_id}) {access.url}",
+        f"Identity:      {access.user} ({access.user_id})"
+        + (f", bot {access.bot_id}" if access.bot_id else ""),
+    ]
+    if access.scopes is None:
+        lines.append("Scopes:        unknown (Slack's x-oauth-scopes header did not arrive)")
+    else:
+        lines.append(f"Scopes:        {', '.join(sorted(access.scopes)) or 'none'}")
+        lines.append(
+            "Missing:       " + (", ".join(f"{s} ({needed[s]})" for s in access.missing) or "none")
+        )
+        if access.missing_optional:
+            optional = ", ".join(f"{s} ({OPTIONAL_SCOPES[s]})" for s in access.missing_optional)
+            lines.append(f"Optional:      {optional}")
+    if not access.missing:
+        visible = list_channels(client, include_private)
+        plan = channel_plan(visible, join)
+        lines.append(f"Channels:      {len(visible)} visible")
+        lines.append(f"  reads:       {', '.join(plan['read']) or 'none'}")
+        if plan["join"]:
+            lines.append(f"  joins:       {', '.join(plan['join'])}")
+        lines.append(
+            f"  skips:       {', '.join(plan['skip']) or 'none'}"
+            + ("" if join or not plan["skip"] else " (not a member; set join_public_channels)")
+        )
+    profile = dlt.config.get("sources.slack.rate_limit_profile") or "tiers"
+    lines.append(f"Rate limits:   {profile}")
+    lines.append(f"Destination:   {describe_destination(settings)}")
+    lines.append("Ready to run." if not access.missing else "Not ready: add the missing scopes.")
+    return lines, not access.missing

@@ -1,0 +1,22 @@
+"""The run's pre-flight: the token works and holds every scope the settings need.
+
+Called by the flow before its first task and by the command line before the flow starts, so
+a bad, revoked or under-scoped token costs one `auth.test` call and one line, never a write.
+"""
+
+import dlt
+
+from slack_source import SlackAccess, check_access, make_client, require_access
+
+# Few attempts: the pre-flight is one cheap call; Slack being down shows within seconds.
+PREFLIGHT_ATTEMPTS = 3
+
+
+def join_public_channels() -> bool:
+    return bool(dlt.config.get("sources.slack.join_public_channels", bool) or False)
+
+
+def slack_access(include_private: bool) -> SlackAccess:
+    """`auth.test` plus the scope comparison; raises `SlackAuthError` / `SlackScopeError`."""
+    client = make_client(max_attempts=PREFLIGHT_ATTEMPTS)
+    return require_access(check_access(client, include_private, join_public_channels()))
