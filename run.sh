@@ -6,6 +6,7 @@
 #   ./run.sh bench   the benchmarks at their small default sizes
 #   ./run.sh check   token, scopes, channels and destination of a run; loads nothing
 #   ./run.sh alerts  create/update the alert automations on the server in PREFECT_API_URL
+#   ./run.sh python  the project's Python with its settings (e.g. -m bench.throughput ...)
 #   ./run.sh <args>  anything else goes to slack_pipeline_with_prefect.py (run, serve, ...)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -33,8 +34,11 @@ setup() {
   echo "$want" > "$stamp"
 }
 
-export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-120}"
+# Memory, where the runtime reads it (at process start): glibc keeps freed pages in one heap
+# per allocating thread (up to 8 per core), Arrow's default allocator keeps ~100 MB of freed
+# pages; pages of messages live for milliseconds. Prefect settings: prefect.toml; dlt: .dlt/.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+export ARROW_DEFAULT_MEMORY_POOL="${ARROW_DEFAULT_MEMORY_POOL:-system}"
 
 setup
 case "${1:-demo}" in
@@ -43,5 +47,6 @@ case "${1:-demo}" in
   bench) shift; exec "$PY" -m bench.smoke "$@" ;;
   demo)  shift; exec "$PY" slack_pipeline_with_prefect.py demo "$@" ;;
   alerts) shift; exec "$PY" -m orchestration.automations apply "$@" ;;
+  python) shift; exec "$PY" "$@" ;;
   *)     exec "$PY" slack_pipeline_with_prefect.py "$@" ;;
 esac

@@ -7,20 +7,17 @@ scheduling, retries and observability.
     python slack_pipeline_with_prefect.py demo       # offline: bundled Slack emulator -> DuckDB
 """
 
-from orchestration.prefect_env import configure_prefect_defaults
+import time
+from datetime import datetime
+from typing import Any, Dict, List, Optional
 
-configure_prefect_defaults()  # before Prefect is imported: offline, quiet, patient start-up
+from prefect import flow, get_run_logger, task
 
-import time  # noqa: E402
-from datetime import datetime  # noqa: E402
-from typing import Any, Dict, List, Optional  # noqa: E402
-
-from prefect import flow, get_run_logger, task  # noqa: E402
-
-from orchestration.loading import load, make_pipeline  # noqa: E402
-from orchestration.preflight import slack_access  # noqa: E402
-from orchestration.retry_policy import retry_only_transient  # noqa: E402
-from orchestration.settings import (  # noqa: E402
+from orchestration.loading import load, make_pipeline
+from orchestration.preflight import slack_access
+from orchestration.retry_policy import retry_only_transient
+from orchestration.run_logs import attach_dlt_logs, flush_run_logs
+from orchestration.settings import (
     DateLike,
     RunSettings,
     load_run_settings,
@@ -28,8 +25,8 @@ from orchestration.settings import (  # noqa: E402
     validate_destination_credentials,
     validate_token,
 )
-from orchestration.summary import publish_summary  # noqa: E402
-from slack_source import RunStats, list_channels, make_client, select_channels, slack_source  # noqa: E402
+from orchestration.summary import publish_summary
+from slack_source import RunStats, list_channels, make_client, select_channels, slack_source
 
 # Prefect retries a task only when the failure was transient (never a bad token or scope).
 TRANSIENT_RETRIES = dict(
@@ -83,7 +80,12 @@ def get_channel_history(
     return {**loaded, "stats": stats.as_dict()}
 
 
-@flow(name="slack_pipeline", log_prints=True)
+@flow(
+    name="slack_pipeline",
+    log_prints=True,
+    on_completion=[flush_run_logs],
+    on_failure=[flush_run_logs],
+)
 def slack_pipeline(
     channels: Optional[List[str]] = None,
     start_date: DateLike = None,
@@ -100,6 +102,7 @@ def slack_pipeline(
     long-running `.serve` process always loads the current day.
     """
     started = time.monotonic()
+    attach_dlt_logs()  # dlt's and the source's lines in this run's logs, on any infrastructure
     logger = get_run_logger()
     settings = load_run_settings()
     validate_token()
@@ -126,7 +129,7 @@ def slack_pipeline(
 
 
 if __name__ == "__main__":
-    from orchestration.cli import parse_command_line, run_check, run_demo, run_once
+    from orchestration.cli import parse_command_line, run_check, run_once
 
     command = parse_command_line()
     if command.name == "serve":
@@ -136,4 +139,6 @@ if __name__ == "__main__":
     elif command.name == "check":
         run_check(command)
     else:
-        run_demo(slack_pipeline, command)
+        from demo import demo
+
+        demo(slack_pipeline, command)

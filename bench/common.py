@@ -17,6 +17,9 @@ from typing import Any, Dict, Iterator, List, Optional
 
 # quiet dlt logs in every process that imports this module (children inherit the env)
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+# The memory settings run.sh and prefect.yaml give a run, for the loads in child processes.
+os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -19,22 +19,18 @@ fields or in a log line:
 Applying is idempotent: the block is overwritten and the automations are matched by name.
 """
 
-from orchestration.prefect_env import configure_prefect_defaults
+import argparse
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Dict, List, Optional
+from uuid import UUID
 
-configure_prefect_defaults()  # before Prefect is imported
-
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import timedelta  # noqa: E402
-from typing import Dict, List, Optional  # noqa: E402
-from uuid import UUID  # noqa: E402
-
-import dlt  # noqa: E402
-import httpx  # noqa: E402
-from prefect.automations import AutomationCore, EventTrigger, Posture, SendNotification  # noqa: E402
-from prefect.blocks.notifications import CustomWebhookNotificationBlock  # noqa: E402
-from prefect.client.orchestration import get_client  # noqa: E402
+import dlt
+import httpx
+from prefect.automations import AutomationCore, EventTrigger, Posture, SendNotification
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from prefect.client.orchestration import get_client
 
 FLOW_NAME = "slack_pipeline"
 BLOCK_NAME = "slack-pipeline-alerts"

@@ -9,7 +9,6 @@ largest single gain in `bench/throughput.py`. Each page becomes one table, colum
 - a field whose values mix types on one page is kept as JSON text too, so nothing is lost.
 """
 
-import ctypes
 import logging
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -19,26 +18,6 @@ import pyarrow as pa
 from .message_rows import ts_micros
 
 Row = Dict[str, Any]
-
-# Pages live for milliseconds: the system allocator hands their memory back at once, where
-# Arrow's default (jemalloc) kept ~100 MB of freed pages around during a 100k-message load.
-pa.set_memory_pool(pa.system_memory_pool())
-
-
-M_ARENA_MAX = -8  # glibc's malloc.h
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives each thread that allocates its own heap (up to 8 per core) and keeps freed
-    pages in each; the extract's worker threads left ~20 MB per 100k messages that way.
-    No-op off glibc."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
-    except (OSError, AttributeError):
-        pass
-
-
-limit_malloc_arenas()
 
 TIMESTAMP_UTC = pa.timestamp("us", tz="UTC")
 # dlt notes every page whose Arrow type differs from the column hint; JSON text declared

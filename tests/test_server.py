@@ -8,6 +8,7 @@ read back from the server's API (states, task runs, artifacts, logs) and from Du
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -22,8 +23,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from orchestration.demo import demo_environment
-from orchestration.local_server import (
+from demo import demo_environment
+from devtools.prefect_server import (
     LocalPrefectServer,
     free_port,
     local_prefect_server,
@@ -202,6 +203,22 @@ class Stack:
             )
         return env
 
+    def clean_env(self, output: Path) -> Dict[str, str]:
+        """What a production worker has: the server's URL and the Slack/destination settings,
+        nothing this test process or the project's defaults would otherwise pass on."""
+        output.mkdir(parents=True, exist_ok=True)
+        return {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", str(output)),
+            "PREFECT_API_URL": self.server.api_url,
+            "PREFECT_HOME": str(self.server.home),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",  # pick up a triggered run within ~1 s
+            **demo_environment(self.emulator.base_url, output),
+            "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
+            "SOURCES__SLACK__JOIN_PUBLIC_CHANNELS": "false",
+            "DLT_DATA_DIR": str(output / "dlt"),
+        }
+
     def prefect(self, *args: str, cwd: Path, env: Optional[Dict[str, str]] = None) -> str:
         """Run a `prefect` CLI command to completion; return its output or fail with it."""
         done = subprocess.run(
@@ -252,20 +269,35 @@ def served(stack: Stack) -> Iterator[Dict[str, Any]]:
         process.stop()
 
 
-def finished_logs(logs: List[Dict[str, Any]]) -> Optional[List[Dict[str, Any]]]:
-    """The logs once the flow's closing "Finished in state" line is among them (messages
-    carry dlt's `time|level|...|` prefix: dlt formats every handler it finds)."""
+def assert_loaded(stack: Stack, run: Dict[str, Any], duckdb_file: Path, where: str) -> None:
+    assert run["state"]["type"] == "COMPLETED", f"{where}: {run['state']}"
+    messages = query(duckdb_file, f"SELECT count(*) FROM {DATASET}.messages")[0][0]
+    assert messages == stack.expected_messages()
+
+
+DLT_PIPE_FORMAT = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\|\[")
+
+
+def summary_logged(logs: List[Dict[str, Any]]) -> Optional[List[Dict[str, Any]]]:
+    """The logs once the flow's summary line, its last own line, is among them."""
     done = any(
-        log["name"] == "prefect.flow_runs" and "Finished in state Completed" in log["message"]
+        log["name"] == "prefect.flow_runs" and "Loaded rows per table" in log["message"]
         for log in logs
     )
     return logs if done else None
 
 
-def assert_loaded(stack: Stack, run: Dict[str, Any], duckdb_file: Path, where: str) -> None:
-    assert run["state"]["type"] == "COMPLETED", f"{where}: {run['state']}"
-    messages = query(duckdb_file, f"SELECT count(*) FROM {DATASET}.messages")[0][0]
-    assert messages == stack.expected_messages()
+def assert_dlt_lines_in_run_logs(stack: Stack, run_id: str) -> List[Dict[str, Any]]:
+    """dlt's own lines and the source's per-channel lines are in the run's logs, each as the
+    message alone (not dlt's `time|[LEVEL]|pid|thread|...` console format)."""
+    # Logs are shipped in batches and may land after the final state: wait for the summary.
+    logs = poll(lambda: summary_logged(stack.api.logs(run_id)), 60, "the run's summary line")
+    dlt_lines = [log["message"] for log in logs if log["name"] == "dlt"]
+    assert any(line.startswith("All jobs completed, archiving package") for line in dlt_lines)
+    source_lines = [log["message"] for log in logs if log["name"] == "dlt.slack"]
+    assert any(line.startswith("Slack #general: ") for line in source_lines), source_lines
+    assert not [line for line in dlt_lines + source_lines if DLT_PIPE_FORMAT.match(line)]
+    return logs
 
 
 def test_served_deployment_run_reports_tasks_artifact_and_dlt_logs(
@@ -292,11 +324,7 @@ def test_served_deployment_run_reports_tasks_artifact_and_dlt_logs(
     assert outside and all(f"#{name} (not_in_channel)" in markdown for name in outside)
 
     # Logs are shipped in batches and may land after the final state: wait for the last line.
-    logs = poll(lambda: finished_logs(stack.api.logs(run_id)), 60, "the run's last log line")
-    dlt_lines = [log["message"] for log in logs if log["name"] == "dlt"]
-    assert any("All jobs completed, archiving package" in line for line in dlt_lines)
-    source_lines = [log["message"] for log in logs if log["name"] == "dlt.slack"]
-    assert any("Slack #general: " in line for line in source_lines), source_lines
+    logs = assert_dlt_lines_in_run_logs(stack, run_id)
     flow_lines = [log["message"] for log in logs if log["name"] == "prefect.flow_runs"]
     assert any("Loaded rows per table: {'users'" in line for line in flow_lines)
 
@@ -438,7 +466,7 @@ def test_work_pool_deployment_from_prefect_yaml_runs_on_a_worker(stack: Stack) -
     worker = Background(
         "worker",
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL],
-        env=stack.env(output),
+        env=stack.clean_env(output),
         cwd=stack.tmp,
         logs=stack.tmp,
     )
@@ -456,6 +484,8 @@ def test_work_pool_deployment_from_prefect_yaml_runs_on_a_worker(stack: Stack) -
     assert first["end_time"] <= second["start_time"], "the two runs overlapped"
     waited = [s["name"] for run in runs for s in stack.api.states(run["id"])]
     assert "AwaitingConcurrencySlot" in waited
+    for run in runs:  # a worker with a clean environment: dlt's lines still reach the run
+        assert_dlt_lines_in_run_logs(stack, run["id"])
 
     left_behind = git_artifacts() - before
     markers = (".duckdb", ".wal", "pipelines/", ".prefect", "slack_demo", "dlt/")
