@@ -142,9 +142,3 @@ def run_check(command: Command) -> None:
     print("\n".join(lines))
     if not ready:
         raise SystemExit(EXIT_BAD_INPUT)
-
-
-def run_demo(flow: Callable[..., Any], command: Command) -> Any:
-    from .demo import demo
-
-    return demo(flow, command)

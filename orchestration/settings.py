@@ -1,19 +1,23 @@
 """Run settings from dlt config (`[slack_pipeline]` in .dlt/config.toml, or env), validated early.
 
+`RunSettings` is a dlt configspec: dlt resolves each field from env (`SLACK_PIPELINE__<FIELD>`),
+.dlt/config.toml or the default below, and coerces its type.
+
 Everything a run could trip on later (destination name, dates, token shape, BigQuery
 credentials) is checked here, before a request is sent or a row is written.
 """
 
 import os
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, List, Optional, Union
+from typing import List, Optional, Union
 
 import dlt
 import pendulum
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
+from dlt.common.configuration.specs import BaseConfiguration
 
-from slack_source import SlackConfigError
-from slack_source.client import check_token
+from slack_source import SlackConfigError, check_token
 
 DESTINATIONS = ("duckdb", "bigquery")
 DEFAULT_PIPELINE_NAME = "slack"
@@ -22,35 +26,33 @@ DEFAULT_DATASET_NAME = "slack_data"
 DateLike = Union[str, date, datetime, None]
 
 
-@dataclass
-class RunSettings:
-    destination: str = "duckdb"
+@configspec
+class RunSettings(BaseConfiguration):
+    """`[slack_pipeline]`: where and how a run loads."""
+
+    destination: str = "duckdb"  # "duckdb" or "bigquery"
     dataset_name: str = DEFAULT_DATASET_NAME
     pipeline_name: str = DEFAULT_PIPELINE_NAME
-    pipelines_dir: Optional[str] = None
-    channels_per_load: int = 25
-
-
-def _config(key: str, default: Any) -> Any:
-    value = dlt.config.get(f"slack_pipeline.{key}")
-    return default if value is None else value
+    pipelines_dir: Optional[str] = None  # dlt's working folder (default ~/.dlt/pipelines)
+    channels_per_load: int = 25  # channels per dlt run, one Prefect task each
 
 
 def load_run_settings() -> RunSettings:
-    """Read `[slack_pipeline]` settings and fail with one line on a bad one."""
-    destination = str(_config("destination", "duckdb")).strip().lower()
-    if destination not in DESTINATIONS:
+    """Resolve `[slack_pipeline]` and fail with one line on a bad value."""
+    try:
+        settings = resolve_configuration(RunSettings(), sections=("slack_pipeline",))
+    except ConfigValueCannotBeCoercedException as error:
         raise SlackConfigError(
-            f"Unknown destination '{destination}': set SLACK_PIPELINE__DESTINATION to one of "
-            f"{', '.join(DESTINATIONS)}"
+            f"Bad setting slack_pipeline.{error.field_name}: cannot read {error.field_value!r}"
+            f" as {getattr(error.hint, '__name__', error.hint)}"
+        ) from None
+    settings.destination = settings.destination.strip().lower()
+    if settings.destination not in DESTINATIONS:
+        raise SlackConfigError(
+            f"Unknown destination '{settings.destination}': set SLACK_PIPELINE__DESTINATION to"
+            f" one of {', '.join(DESTINATIONS)}"
         )
-    return RunSettings(
-        destination=destination,
-        dataset_name=str(_config("dataset_name", DEFAULT_DATASET_NAME)),
-        pipeline_name=str(_config("pipeline_name", DEFAULT_PIPELINE_NAME)),
-        pipelines_dir=_config("pipelines_dir", None),
-        channels_per_load=int(_config("channels_per_load", 25)),
-    )
+    return settings
 
 
 def parse_date(value: DateLike, name: str) -> Optional[datetime]:

@@ -23,6 +23,7 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         "deleted_per_channel": Counter(),
         "skipped_channels": {},
         "failed_channels": {},
+        "channel_names": {},
         "joined_channels": [],
         "recovered_packages": [],
         "threads_refreshed": 0,
@@ -37,6 +38,7 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
             merged[key].update(stats.get(key, {}))
         merged["skipped_channels"].update(stats.get("skipped_channels", {}))
         merged["failed_channels"].update(stats.get("failed_channels", {}))
+        merged["channel_names"].update(stats.get("channel_names", {}))
         merged["joined_channels"].extend(stats.get("joined_channels", []))
         merged["recovered_packages"].extend(result.get("recovered_packages", []))
         merged["threads_refreshed"] += stats.get("threads_refreshed", 0)
@@ -50,10 +52,12 @@ def summary_markdown(summary: Dict[str, Any]) -> str:
     lines = ["# Slack load", "", "| table | rows loaded |", "|---|---|"]
     lines += [f"| {t} | {n} |" for t, n in sorted(summary["rows_loaded"].items())]
     lines += ["", "| channel | messages read | replies | deleted |", "|---|---|---|---|"]
+    names = summary.get("channel_names", {})
     for channel, n in sorted(summary["messages_per_channel"].items()):
         replies = summary["replies_per_channel"].get(channel, 0)
         deleted = summary["deleted_per_channel"].get(channel, 0)
-        lines.append(f"| {channel} | {n} | {replies} | {deleted} |")
+        label = f"#{names[channel]} ({channel})" if channel in names else channel
+        lines.append(f"| {label} | {n} | {replies} | {deleted} |")
     lines += ["", "| API method | calls | 429s |", "|---|---|---|"]
     for method, n in sorted(summary["api_calls"].items()):
         lines.append(f"| {method} | {n} | {summary['ratelimited_429'].get(method, 0)} |")

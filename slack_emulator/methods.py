@@ -141,13 +141,7 @@ class SlackApi:
         self._need("users:read")
         limit = self._page_size("users.list", self._limit("users.list", args), args)
         users = self.ws.user_objects()
-        start = 0
-        after = decode_cursor(args.get("cursor"), "user")
-        if after is not None:
-            ids = [u["id"] for u in users]
-            if after not in ids:
-                raise SlackError("invalid_cursor")
-            start = ids.index(after)
+        start = _start_after_cursor(users, args.get("cursor"), "user")
         end = len(users) if limit == 0 else min(len(users), start + limit)
         members = users[start:end]  # shared read-only dicts: they are only serialised
         if "users:read.email" not in self.scopes:
@@ -179,13 +173,7 @@ class SlackApi:
                 and (c["is_member"] or not c["is_private"])
                 and not (exclude_archived and c["is_archived"])
             ]
-        start = 0
-        after = decode_cursor(args.get("cursor"), "team")
-        if after is not None:
-            ids = [c["id"] for c in chans]
-            if after not in ids:
-                raise SlackError("invalid_cursor")
-            start = ids.index(after)
+        start = _start_after_cursor(chans, args.get("cursor"), "team")
         end = min(len(chans), start + limit)
         nxt = encode_cursor("team", chans[end]["id"]) if end < len(chans) else ""
         return {"ok": True, "channels": chans[start:end], "response_metadata": {"next_cursor": nxt}}
@@ -285,6 +273,17 @@ class SlackApi:
             "members": members[start:end],
             "response_metadata": {"next_cursor": nxt},
         }
+
+
+def _start_after_cursor(items: list[dict], cursor: str | None, kind: str) -> int:
+    """Index of the page that a `kind` cursor (naming the first id of the page) points at."""
+    after = decode_cursor(cursor, kind)
+    if after is None:
+        return 0
+    ids = [item["id"] for item in items]
+    if after not in ids:
+        raise SlackError("invalid_cursor")
+    return ids.index(after)
 
 
 def _without_email(user: dict) -> dict:

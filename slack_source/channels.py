@@ -1,9 +1,17 @@
-"""Which channels to read: list them once, resolve names or ids, fail on the unknown."""
+"""Which channels to read and how to get in: list them once, resolve names or ids, join or
+skip the ones the bot is not in, and report a channel that still fails after the retries."""
 
-from typing import Any, Dict, List, Optional, Sequence
+import logging
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from .client import SlackClient
-from .errors import SlackConfigError
+from .client import RETRYABLE, SlackClient
+from .errors import SlackChannelError, SlackConfigError
+from .history import Window, chain
+from .run_stats import RunStats
+
+logger = logging.getLogger("dlt.slack")
+
+Page = List[Dict[str, Any]]
 
 
 def channel_types(include_private: bool) -> str:
@@ -14,7 +22,7 @@ def list_channels(client: SlackClient, include_private: bool = False) -> List[Di
     """All channels the token can see (archived included: their history still matters)."""
     channels: List[Dict[str, Any]] = []
     params = {"types": channel_types(include_private), "exclude_archived": "false"}
-    for page in client.pages("conversations.list", "channels", params):
+    for page in client.pages("conversations.list", params):
         channels.extend(page)
     return channels
 
@@ -48,3 +56,69 @@ def select_channels(
             f"{known or 'none'}"
         )
     return selected
+
+
+def name_of(channel: Dict[str, Any]) -> str:
+    return str(channel.get("name", channel["id"]))
+
+
+def fail_channel(stats: RunStats, name: str, error: BaseException) -> None:
+    """Retries exhausted for one channel's history or thread replies: report it and go on with
+    the others; its state stays where it was, so the next run reads it again."""
+    reason = getattr(error, "reason", None) or type(error).__name__
+    stats.fail_channel(name, reason)
+    logger.error("Slack #%s failed: %s", name, reason)
+
+
+def open_history(
+    client: SlackClient,
+    channel: Dict[str, Any],
+    window: Window,
+    join_public_channels: bool,
+    stats: RunStats,
+) -> Optional[Iterator[Page]]:
+    """History pages of a channel, joining it first if allowed; None when it must be skipped.
+
+    A channel that `conversations.list` reports the bot is not in is joined or skipped without
+    a history call that could only answer `not_in_channel`. The first page is fetched here so
+    that a refusal is decided before any row is yielded; the remaining pages stream lazily.
+    """
+    name = name_of(channel)
+    joined = False
+    if channel.get("is_member") is False:
+        joined = _join(client, channel, join_public_channels, stats)
+        if not joined:
+            _skip(stats, name, "not_in_channel")
+            return None
+    while True:
+        pages = client.pages("conversations.history", window.params(channel["id"]))
+        try:
+            first = next(pages, [])
+        except RETRYABLE as error:
+            fail_channel(stats, name, error)
+            return None
+        except SlackChannelError as error:
+            if error.error == "not_in_channel" and not joined:
+                joined = _join(client, channel, join_public_channels, stats)
+                if joined:
+                    continue
+            _skip(stats, name, error.error)
+            return None
+        return chain(first, pages)
+
+
+def _join(client: SlackClient, channel: Dict[str, Any], allowed: bool, stats: RunStats) -> bool:
+    """Join a public channel when the configuration allows it; False when it does not."""
+    if not allowed or channel.get("is_private"):
+        return False
+    name = name_of(channel)
+    client.call("conversations.join", {"channel": channel["id"]})
+    stats.joined_channels.append(name)
+    logger.info("Slack #%s: joined the channel to read its history", name)
+    return True
+
+
+def _skip(stats: RunStats, name: str, reason: str) -> None:
+    stats.skip_channel(name, reason)
+    hint = " (invite the bot or set join_public_channels)" if reason == "not_in_channel" else ""
+    logger.warning("Slack #%s skipped: %s%s", name, reason, hint)

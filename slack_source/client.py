@@ -17,8 +17,10 @@ import random
 import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
+import dlt
 import orjson
 import requests
+from dlt.common.configuration.inject import with_config
 from dlt.sources.helpers.requests.session import Session
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from requests import PreparedRequest, Response
@@ -29,7 +31,15 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from .errors import SlackConfigError, SlackTransientError, error_from_payload
 from .pacing import MethodPacer
 from .run_stats import RunStats
-from .settings import PACING_SAFETY_FACTOR, PAGE_SIZES, TIER_ALLOWANCES, TOKEN_PREFIXES
+from .settings import (
+    DEFAULT_API_BASE_URL,
+    PACING_SAFETY_FACTOR,
+    RATE_LIMIT_PROFILES,
+    SLACK_METHODS,
+    TOKEN_PREFIXES,
+    allowances,
+    page_sizes,
+)
 
 logger = logging.getLogger("dlt.slack")
 
@@ -83,9 +93,8 @@ class SlackClient:
         access_token: str,
         api_base_url: str,
         *,
-        allowances: Optional[Mapping[str, int]] = None,
+        rate_limit_profile: str = "tiers",
         minute_seconds: float = 60.0,
-        page_sizes: Optional[Mapping[str, int]] = None,
         max_attempts: int = 8,
         backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 60.0,
@@ -93,12 +102,15 @@ class SlackClient:
         stats: Optional[RunStats] = None,
     ) -> None:
         token = check_token(access_token)
+        if rate_limit_profile not in RATE_LIMIT_PROFILES:
+            raise SlackConfigError(
+                f"Unknown rate_limit_profile '{rate_limit_profile}': use one of "
+                f"{', '.join(RATE_LIMIT_PROFILES)}"
+            )
         self.stats = stats or RunStats()
-        self.page_sizes = {**PAGE_SIZES, **(page_sizes or {})}
+        self.page_sizes: Mapping[str, int] = page_sizes(rate_limit_profile)
         self.pacer = MethodPacer(
-            TIER_ALLOWANCES if allowances is None else allowances,
-            minute_seconds,
-            safety_factor=PACING_SAFETY_FACTOR,
+            allowances(rate_limit_profile), minute_seconds, safety_factor=PACING_SAFETY_FACTOR
         )
         self._backoff = (backoff_seconds, max_backoff_seconds)
         session = Session(timeout=timeout_seconds, raise_for_status=False)
@@ -129,9 +141,10 @@ class SlackClient:
 
     # -- calls -----------------------------------------------------------------------------
     def pages(
-        self, method: str, data_key: str, params: Optional[Dict[str, Any]] = None
+        self, method: str, params: Optional[Dict[str, Any]] = None
     ) -> Iterator[List[Dict[str, Any]]]:
-        """Every page of a cursor-paginated method, each as the list under `data_key`."""
+        """Every page of a cursor-paginated method, each as the list under its data key."""
+        data_key = SLACK_METHODS[method].data_key or ""
         query = dict(params or {})
         if method in self.page_sizes:
             query.setdefault("limit", self.page_sizes[method])
@@ -220,3 +233,25 @@ def _describe_transient(error: Optional[BaseException]) -> str:
     if isinstance(error, SlackTransientError):
         return error.reason
     return type(error).__name__ if error else "unknown error"
+
+
+@with_config(sections=("sources", "slack"))
+def make_client(
+    access_token: str = dlt.secrets.value,
+    api_base_url: str = DEFAULT_API_BASE_URL,
+    *,
+    rate_limit_profile: str = "tiers",
+    rate_limit_minute_seconds: float = 60.0,
+    max_attempts: int = 8,
+    stats: Optional[RunStats] = None,
+) -> SlackClient:
+    """A client paced for the app's rate-limit profile; unset arguments come from
+    `sources.slack.*` config (env `SOURCES__SLACK__*`), like the source's own."""
+    return SlackClient(
+        access_token,
+        api_base_url,
+        rate_limit_profile=rate_limit_profile,
+        minute_seconds=rate_limit_minute_seconds,
+        max_attempts=max_attempts,
+        stats=stats,
+    )

@@ -9,6 +9,7 @@ refreshed by merge, and a `ts` remembered inside that range but no longer return
 deleted message.
 """
 
+import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Set
 
@@ -130,3 +131,30 @@ class ChannelHistoryReader:
             self.state["newest_ts"] = self.newest
             self.state["recent"] = sorted(ts for ts in keep if ts > cutoff)
         return [deletion_row(self.channel_id, ts) for ts in deleted]
+
+
+def batched_rows(
+    pages: Iterator[List[Dict[str, Any]]], min_rows: int, max_wait_s: float
+) -> Iterator[List[Dict[str, Any]]]:
+    """Consecutive pages joined until they hold `min_rows` or `max_wait_s` passed since the
+    batch began. dlt spends a few ms on every item (schema hints, writer), so unthrottled
+    999-message pages are handed over five at a time; when Slack's limits space the pages out,
+    each one goes on at once, so the replies of its threads are fetched meanwhile."""
+    batch: List[Dict[str, Any]] = []
+    started = time.monotonic()
+    for rows in pages:
+        batch.extend(rows)
+        if len(batch) >= min_rows or time.monotonic() - started >= max_wait_s:
+            yield batch
+            batch = []
+            started = time.monotonic()
+    if batch:
+        yield batch
+
+
+def chain(
+    first: List[Dict[str, Any]], rest: Iterator[List[Dict[str, Any]]]
+) -> Iterator[List[Dict[str, Any]]]:
+    """The first page (already fetched) followed by the rest, still lazily."""
+    yield first
+    yield from rest

@@ -24,6 +24,7 @@ class RunStats:
     skipped_channels: Dict[str, str] = field(default_factory=dict)
     joined_channels: List[str] = field(default_factory=list)
     failed_channels: Dict[str, str] = field(default_factory=dict)
+    channel_names: Dict[str, str] = field(default_factory=dict)  # id -> name, for summaries
     started_at: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -55,6 +56,10 @@ class RunStats:
         with self._lock:
             self.skipped_channels[channel] = reason
 
+    def name_channel(self, channel_id: str, name: str) -> None:
+        with self._lock:
+            self.channel_names[channel_id] = name
+
     def fail_channel(self, channel: str, reason: str) -> None:
         with self._lock:
             self.failed_channels[channel] = reason
@@ -74,5 +79,6 @@ class RunStats:
                 "skipped_channels": dict(self.skipped_channels),
                 "joined_channels": list(self.joined_channels),
                 "failed_channels": dict(self.failed_channels),
+                "channel_names": dict(self.channel_names),
                 "elapsed_seconds": round(time.monotonic() - self.started_at, 3),
             }

@@ -1,42 +1,66 @@
-"""Slack Web API settings the source relies on: defaults, page sizes and rate-limit tiers.
+"""Slack Web API settings the source relies on: the methods table, defaults, column choices.
 
 Values come from Slack's method reference (see README, "Slack API facts"); each is a constant so
 that a reader finds the number, and the reason for it, in one place.
 """
 
-from typing import Dict
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
 
 DEFAULT_API_BASE_URL = "https://slack.com/api/"
 
-# Largest page each method accepts: fewer pages means fewer calls against per-method limits.
-PAGE_SIZES: Dict[str, int] = {
-    "users.list": 1000,
-    "conversations.list": 999,  # "under 1000"
-    "conversations.history": 999,
-    "conversations.replies": 999,  # documented default 1000, "specify under 1000"
-    "conversations.members": 1000,
+
+@dataclass(frozen=True)
+class SlackMethod:
+    """One Web API method as this source calls it. Adding a method is one row below."""
+
+    data_key: Optional[str]  # the list a page holds ("members"); None: not paginated
+    page_size: Optional[int]  # largest `limit` it accepts: fewer pages, fewer calls
+    per_minute: int  # the tier's allowance for an internal or Marketplace app
+    # Slack's 2025 limits for commercially distributed non-Marketplace apps, where they differ
+    non_marketplace_per_minute: Optional[int] = None
+    non_marketplace_page_size: Optional[int] = None
+
+
+# Tier 2 = 20/min, Tier 3 = 50/min, Tier 4 = 100/min, auth.test "hundreds" (Slack's reference;
+# the Java SDK assumes 600). History and replies: 1 call/min, 15 a page for non-Marketplace apps.
+SLACK_METHODS: Dict[str, SlackMethod] = {
+    "auth.test": SlackMethod(data_key=None, page_size=None, per_minute=600),
+    "users.list": SlackMethod(data_key="members", page_size=1000, per_minute=20),
+    "conversations.list": SlackMethod("channels", 999, 20),  # "under 1000"
+    "conversations.history": SlackMethod("messages", 999, 50, 1, 15),
+    "conversations.replies": SlackMethod("messages", 999, 50, 1, 15),  # "specify under 1000"
+    "conversations.join": SlackMethod(data_key=None, page_size=None, per_minute=50),
+    "conversations.members": SlackMethod("members", 1000, 100),
 }
 
-# Requests per minute Slack allows for each method of an internal or Marketplace app
-# (Tier 2 = 20, Tier 3 = 50, Tier 4 = 100, auth.test "hundreds").
-TIER_ALLOWANCES: Dict[str, int] = {
-    "auth.test": 600,
-    "users.list": 20,
-    "conversations.list": 20,
-    "conversations.history": 50,
-    "conversations.replies": 50,
-    "conversations.join": 50,
-    "conversations.members": 100,
-}
+# `tiers`: an internal or Marketplace app; `non_marketplace`: Slack's 2025 limits; `off`: no
+# pacing (the emulator without limits, benchmarks).
+RATE_LIMIT_PROFILES = ("tiers", "non_marketplace", "off")
 
-# Slack's 2025 limits for commercially distributed non-Marketplace apps: history and replies
-# fall to 1 request a minute and 15 messages a page.
-NON_MARKETPLACE_ALLOWANCES: Dict[str, int] = {
-    **TIER_ALLOWANCES,
-    "conversations.history": 1,
-    "conversations.replies": 1,
-}
-NON_MARKETPLACE_PAGE_SIZE = 15
+
+def allowances(profile: str) -> Dict[str, int]:
+    """Calls per minute per method under a rate-limit profile (none for `off`)."""
+    if profile == "off":
+        return {}
+    return {
+        name: (m.non_marketplace_per_minute or m.per_minute)
+        if profile == "non_marketplace"
+        else m.per_minute
+        for name, m in SLACK_METHODS.items()
+    }
+
+
+def page_sizes(profile: str) -> Dict[str, int]:
+    """The `limit` sent with each paginated method under a rate-limit profile."""
+    return {
+        name: (m.non_marketplace_page_size or m.page_size)
+        if profile == "non_marketplace"
+        else m.page_size
+        for name, m in SLACK_METHODS.items()
+        if m.page_size is not None
+    }
+
 
 # Messages per item handed to dlt (history pages are joined up to this; see `batched_rows`).
 ITEM_ROWS = 5000
@@ -69,6 +93,33 @@ MESSAGE_JSON_COLUMNS = (
     "icons",
     "metadata",
 )
+
+# The `messages` table: merge key and `ts`-like ids as text, exactly as Slack sends them;
+# `is_deleted` rows remove their key (deleted messages and replies).
+MESSAGE_COLUMNS: Dict[str, Any] = {
+    "channel_id": {"data_type": "text", "nullable": False},
+    "ts": {"data_type": "text", "nullable": False},
+    "thread_ts": {"data_type": "text"},
+    "latest_reply": {"data_type": "text"},
+    "posted_at": {"data_type": "timestamp"},
+    "user": {"data_type": "text"},
+    "text": {"data_type": "text"},
+    "subtype": {"data_type": "text"},
+    "reply_count": {"data_type": "bigint"},
+    "is_deleted": {"data_type": "bool", "hard_delete": True},
+    **{name: {"data_type": "json"} for name in MESSAGE_JSON_COLUMNS},
+}
+
+# Merged on (channel_id, ts), with the staging rows declared unique: the source emits every
+# message once per load (history pages do not overlap, replies skip their parent and the
+# broadcasts history already returned; tests assert it). dlt's own dedup is a window function
+# over the whole staging table: 3-4x the load time and, in DuckDB, memory that grows with the
+# rows of one load (out of memory at 2.5 M rows with a 128 MB limit). See bench/RESULTS.md.
+MESSAGES_WRITE_DISPOSITION: Dict[str, Any] = {
+    "disposition": "merge",
+    "strategy": "delete-insert",
+    "deduplicated": True,
+}
 
 # List fields of a channel kept as JSON columns, so `channels` stays one table (a list would
 # become a child table such as `channels__shared_team_ids`). `topic`/`purpose` stay flattened.

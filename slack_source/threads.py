@@ -9,13 +9,23 @@ added, in full when some went missing, so that deleted replies are removed too.
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from .client import SlackClient
+from .client import RETRYABLE, SlackClient
 from .message_rows import deletion_row, is_thread_parent, to_rows
 from .run_stats import RunStats
 
 THREAD_FETCH_WORKERS = 4
+
+# What thread tracking reads back from a history page (see `threads_to_refresh`).
+THREAD_PARENT_COLUMNS = (
+    "channel_id",
+    "ts",
+    "thread_ts",
+    "latest_reply",
+    "reply_count",
+    "is_deleted",
+)
 
 # [latest_reply, reply_count, [ts of the replies loaded]]: a list so it survives dlt's JSON
 # state. Marks written before reply lists existed have two elements; they still work, they
@@ -80,7 +90,7 @@ def _read_replies(
         params["oldest"] = oldest
     replies: List[Dict[str, Any]] = []
     returned = 0
-    for page in client.pages("conversations.replies", "messages", params):
+    for page in client.pages("conversations.replies", params):
         for message in page:
             ts = message.get("ts")
             if ts == thread_ts or (oldest and ts <= oldest):
@@ -137,24 +147,35 @@ def refresh_threads(
     thread_state: Dict[str, Dict[str, ThreadMark]],
     history_latest: Optional[str],
     stats: RunStats,
+    on_failure: Callable[[str, BaseException], None],
 ) -> List[Dict[str, Any]]:
     """Replies (and deletion rows) for every changed thread on a page of history; records the
-    new marks."""
+    new marks. A thread whose replies still fail after the retries keeps its old mark (the
+    next run fetches it again) and `on_failure(channel_id, error)` reports its channel; the
+    page and the other threads load."""
     out: List[Dict[str, Any]] = []
     changed = threads_to_refresh(rows, thread_state)
     if not changed:
         return out
+
+    def read(pair: Tuple[Dict[str, Any], Optional[ThreadMark]]) -> Union[ThreadRead, Exception]:
+        try:
+            return fetch_thread(client, pair[0], pair[1], history_latest)
+        except RETRYABLE as error:
+            return error
+
     # Threads are independent calls of one method: fetch a few at once (pacing is shared, so
     # this only helps when the limit is not the bottleneck, e.g. unthrottled or short pages).
     with ThreadPoolExecutor(max_workers=min(THREAD_FETCH_WORKERS, len(changed))) as pool:
-        reads = list(
-            pool.map(lambda pk: fetch_thread(client, pk[0], pk[1], history_latest), changed)
-        )
-    for (parent, _known), read in zip(changed, reads, strict=True):
-        out.extend(read.rows)
-        thread_state.setdefault(parent["channel_id"], {})[parent["ts"]] = read.mark
+        reads = list(pool.map(read, changed))
+    for (parent, _known), result in zip(changed, reads, strict=True):
+        if isinstance(result, Exception):
+            on_failure(parent["channel_id"], result)
+            continue
+        out.extend(result.rows)
+        thread_state.setdefault(parent["channel_id"], {})[parent["ts"]] = result.mark
         stats.count_thread_refresh()
-        stats.count_rows("replies_per_channel", parent["channel_id"], read.replies)
-        if read.deleted:
-            stats.count_rows("deleted_per_channel", parent["channel_id"], read.deleted)
+        stats.count_rows("replies_per_channel", parent["channel_id"], result.replies)
+        if result.deleted:
+            stats.count_rows("deleted_per_channel", parent["channel_id"], result.deleted)
     return out

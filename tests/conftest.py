@@ -3,12 +3,14 @@
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
+from urllib.parse import parse_qs
 
 import dlt
 import duckdb
 import pytest
 
 from slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
+from slack_source import RunStats, slack_source
 
 TOKEN = "xoxb-emulator-token"
 DATASET = "slack_data"
@@ -77,6 +79,20 @@ def slack_env(
     return emulator
 
 
+def load_source(
+    pipeline: dlt.Pipeline, server: EmulatorServer, **kwargs: Any
+) -> Tuple[RunStats, Dict[str, int]]:
+    """Build the `slack` source against the emulator (unpaced unless `rate_limit_profile` is
+    given) and run it into `pipeline` as the flow does (parquet for DuckDB); return the run's
+    stats and the emulator's request counts of this run alone."""
+    stats = RunStats()
+    server.reset_stats()
+    kwargs.setdefault("rate_limit_profile", "off")
+    source = slack_source(access_token=TOKEN, api_base_url=server.base_url, stats=stats, **kwargs)
+    pipeline.run(source, loader_file_format="parquet").raise_on_failed_jobs()
+    return stats, server.request_counts()
+
+
 def make_test_pipeline(tmp_path: Path, name: str = "slack_test") -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=name,
@@ -136,3 +152,38 @@ def readable_channel_ids(workspace: Workspace, include_private: bool = False) ->
         for c in workspace.channels()
         if c.get("is_member") and (include_private or not c.get("is_private"))
     }
+
+
+class Outage:
+    """ASGI wrapper around the emulator's Slack app: answers HTTP 503 to the first `times`
+    requests of `method` whose query has every `match` argument, then lets requests through.
+
+    FaultSpec draws are per request number, so a run that fails and is retried would see
+    different faults; this outage is keyed on the request itself and ends deterministically.
+    """
+
+    def __init__(
+        self, server: EmulatorServer, method: str, times: int, match: Dict[str, str]
+    ) -> None:
+        self.app = server.app.slack
+        self.path = f"/api/{method}"
+        self.left = times
+        self.match = match
+        self.failed = 0
+        server.app.slack = self  # type: ignore[assignment]
+
+    def _matches(self, scope: Dict[str, Any]) -> bool:
+        if scope["path"] != self.path:
+            return False
+        args = parse_qs(scope.get("query_string", b"").decode())
+        return all(args.get(key) == [value] for key, value in self.match.items())
+
+    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        if self.left > 0 and self._matches(scope):
+            self.left -= 1
+            self.failed += 1
+            headers = [(b"content-type", b"text/plain"), (b"content-length", b"0")]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)

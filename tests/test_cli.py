@@ -60,6 +60,11 @@ CASES = [
         "Unknown destination 'snowflake'",
     ),
     (
+        {"SOURCES__SLACK__ACCESS_TOKEN": GOOD_TOKEN, "SLACK_PIPELINE__CHANNELS_PER_LOAD": "many"},
+        ["run"],
+        "Bad setting slack_pipeline.channels_per_load: cannot read 'many' as int",
+    ),
+    (
         {
             "SOURCES__SLACK__ACCESS_TOKEN": GOOD_TOKEN,
             "SLACK_PIPELINE__DESTINATION": "bigquery",

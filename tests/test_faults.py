@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 
 from slack_emulator import FaultSpec
-from slack_source import RunStats, slack_source
+from slack_source import slack_source
 from tests.conftest import (
     DATASET,
     SMALL_SPEC,
     TOKEN,
+    Outage,
+    load_source,
     loaded_messages,
     make_test_pipeline,
     query,
@@ -26,16 +28,7 @@ FAULT_KINDS = ("500", "502", "503", "reset", "truncated", "ratelimited_200")
 
 
 def load(pipeline, server, **kwargs):
-    stats = RunStats()
-    source = slack_source(
-        access_token=TOKEN,
-        api_base_url=server.base_url,
-        start_date=START,
-        stats=stats,
-        **kwargs,
-    )
-    pipeline.run(source).raise_on_failed_jobs()
-    return stats
+    return load_source(pipeline, server, start_date=START, **kwargs)[0]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -141,16 +134,34 @@ def test_a_failing_channel_does_not_lose_the_others(tmp_path):
     workspace, server = start_emulator(faults=faults)
     try:
         pipeline = make_test_pipeline(tmp_path)
-        stats = load(pipeline, server, rate_limit_profile="off", max_attempts=1)
-        readable = readable_channel_ids(workspace)
-        names = {c["name"]: c["id"] for c in workspace.channels()}
-        failed = {names[name] for name in stats.failed_channels}
-        assert failed and failed < readable
-        assert set(stats.failed_channels.values()) == {"HTTP 503"}
-        loaded_ok = {k: v for k, v in loaded_messages(pipeline).items() if k[0] not in failed}
-        assert loaded_ok == truth_messages(workspace, readable - failed)
+        stats = load(pipeline, server, max_attempts=1)
+        assert_only_failed_channels_missing(workspace, pipeline, stats)
     finally:
         server.__exit__(None, None, None)
+
+
+def test_failing_thread_replies_fail_their_channel_not_the_load(tmp_path):
+    """The same for thread replies: #general's threads cannot be read, the load goes on."""
+    workspace, server = start_emulator(THREADED_SPEC)
+    try:
+        general = next(c["id"] for c in workspace.channels() if c["name"] == "general")
+        Outage(server, "conversations.replies", times=10**6, match={"channel": general})
+        pipeline = make_test_pipeline(tmp_path)
+        stats = load(pipeline, server, max_attempts=1)
+        assert stats.failed_channels == {"general": "HTTP 503"}
+        assert_only_failed_channels_missing(workspace, pipeline, stats)
+    finally:
+        server.__exit__(None, None, None)
+
+
+def assert_only_failed_channels_missing(workspace, pipeline, stats):
+    readable = readable_channel_ids(workspace)
+    names = {c["name"]: c["id"] for c in workspace.channels()}
+    failed = {names[name] for name in stats.failed_channels}
+    assert failed and failed < readable
+    assert set(stats.failed_channels.values()) == {"HTTP 503"}
+    loaded_ok = {k: v for k, v in loaded_messages(pipeline).items() if k[0] not in failed}
+    assert loaded_ok == truth_messages(workspace, readable - failed)
 
 
 def test_pacer_keeps_a_sliding_minute_when_threads_wake_late(monkeypatch):

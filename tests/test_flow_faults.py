@@ -9,7 +9,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
-from urllib.parse import parse_qs
 from uuid import UUID
 
 import pytest
@@ -22,6 +21,7 @@ from slack_emulator.faults import FAULT_KINDS as ALL_FAULT_KINDS
 from tests.conftest import (
     DATASET,
     TOKEN,
+    Outage,
     loaded_messages,
     query,
     readable_channel_ids,
@@ -119,41 +119,6 @@ def state_names(task_run: Any) -> List[str]:
     return [state.name for state in sorted(states, key=lambda s: s.timestamp)]
 
 
-class Outage:
-    """ASGI wrapper around the emulator's Slack app: answers HTTP 503 to the first `times`
-    requests of `method` whose query has every `match` argument, then lets requests through.
-
-    FaultSpec draws are per request number, so a run that fails and is retried would see
-    different faults; this outage is keyed on the request itself and ends deterministically.
-    """
-
-    def __init__(
-        self, server: EmulatorServer, method: str, times: int, match: Dict[str, str]
-    ) -> None:
-        self.app = server.app.slack
-        self.path = f"/api/{method}"
-        self.left = times
-        self.match = match
-        self.failed = 0
-        server.app.slack = self  # type: ignore[assignment]
-
-    def _matches(self, scope: Dict[str, Any]) -> bool:
-        if scope["path"] != self.path:
-            return False
-        args = parse_qs(scope.get("query_string", b"").decode())
-        return all(args.get(key) == [value] for key, value in self.match.items())
-
-    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
-        if self.left > 0 and self._matches(scope):
-            self.left -= 1
-            self.failed += 1
-            headers = [(b"content-type", b"text/plain"), (b"content-length", b"0")]
-            await send({"type": "http.response.start", "status": 503, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await self.app(scope, receive, send)
-
-
 def first_thread_of_general(workspace: Workspace) -> Dict[str, str]:
     general = next(c["id"] for c in workspace.channels() if c["name"] == "general")
     channel_id, ts = workspace.thread_parents(general)[0]
@@ -163,7 +128,7 @@ def first_thread_of_general(workspace: Workspace) -> Dict[str, str]:
 # -- 1. a transient failure that outlasts the source's retries: Prefect retries the task -------
 @pytest.mark.parametrize(
     "task_name, method",
-    [("get_users", "users.list"), ("get_channel_history", "conversations.replies")],
+    [("get_users", "users.list"), ("get_channels", "conversations.list")],
 )
 def test_prefect_retries_a_task_whose_transient_failure_outlasts_the_source_retries(
     task_name: str,
@@ -174,12 +139,10 @@ def test_prefect_retries_a_task_whose_transient_failure_outlasts_the_source_retr
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Two failed HTTP attempts exhaust the source (max_attempts=2); Prefect re-runs the task
-    at once, and the re-run neither loses nor duplicates rows (replies: mid-history-load)."""
+    at once, and the re-run neither loses nor duplicates rows."""
     monkeypatch.setenv("SOURCES__SLACK__MAX_ATTEMPTS", "2")
     workspace, server = flow_env()
-    # users.list: every call of the first attempt; replies: one thread, both of its attempts
-    match = first_thread_of_general(workspace) if method == "conversations.replies" else {}
-    outage = Outage(server, method, times=2, match=match)
+    outage = Outage(server, method, times=2, match={})
 
     state = flow_module.slack_pipeline(start_date=START_DAY, return_state=True)
 
@@ -195,6 +158,37 @@ def test_prefect_retries_a_task_whose_transient_failure_outlasts_the_source_retr
     assert_equals_ground_truth(workspace, tmp_path)
     summary = state.result()
     assert summary["failed_channels"] == {}
+
+
+# -- 1b. thread replies that outlast the retries: that channel fails, the batch loads -------
+def test_replies_failing_after_retries_fail_their_channel_not_the_batch(
+    flow_module: Any, flow_env: StartFlowEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One failure model for history and replies: the channel is reported under "Failed
+    channels", the other channels of its batch load, the run ends Failed; the next run
+    fetches the thread it missed."""
+    monkeypatch.setenv("SOURCES__SLACK__MAX_ATTEMPTS", "2")
+    workspace, server = flow_env()
+    thread = first_thread_of_general(workspace)
+    outage = Outage(server, "conversations.replies", times=2, match=thread)
+
+    state = flow_module.slack_pipeline(start_date=START_DAY, return_state=True)
+
+    assert state.is_failed() and outage.failed == 2
+    assert "Slack channels not loaded after retries: #general (HTTP 503)" in (state.message or "")
+    runs = task_runs_of(state)
+    assert all(run.run_count == 1 for run in runs.values()), runs  # no Prefect retry needed
+    assert runs["get_channel_history"].state.is_completed()
+    readable = readable_channel_ids(workspace)
+    others = readable - {thread["channel"]}
+    loaded = loaded_messages(duckdb_file(tmp_path))
+    assert {k: v for k, v in loaded.items() if k[0] in others} == truth_messages(workspace, others)
+    general = {k for k in loaded if k[0] == thread["channel"]}
+    assert (thread["channel"], thread["ts"]) in general  # its history loaded, one thread missing
+
+    state = flow_module.slack_pipeline(return_state=True)  # the daily run after it
+    assert state.is_completed(), state.message
+    assert_equals_ground_truth(workspace, tmp_path)
 
 
 # -- 2. a permanent error: Prefect does not retry, the failure names the cause in one line ----

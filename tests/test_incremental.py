@@ -4,10 +4,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from slack_source import RunStats, slack_source
+from slack_source import slack_source
 from tests.conftest import (
     DATASET,
     TOKEN,
+    load_source,
     loaded_messages,
     make_test_pipeline,
     query,
@@ -19,20 +20,9 @@ LOOKBACK_DAYS = 7
 
 
 def run(pipeline, server, start_date=None, **kwargs):
-    stats = RunStats()
-    server.reset_stats()
-    source = slack_source(
-        access_token=TOKEN,
-        api_base_url=server.base_url,
-        start_date=start_date,
-        lookback_days=LOOKBACK_DAYS,
-        rate_limit_profile="off",
-        stats=stats,
-        **kwargs,
+    return load_source(
+        pipeline, server, start_date=start_date, lookback_days=LOOKBACK_DAYS, **kwargs
     )
-    # parquet: the file format the flow uses for DuckDB (orchestration.loading)
-    pipeline.run(source, loader_file_format="parquet").raise_on_failed_jobs()
-    return stats, server.request_counts()
 
 
 def in_window(key, newest_by_channel):

@@ -6,10 +6,9 @@ from typing import Any, Dict
 
 import pytest
 
-from slack_source import RunStats, slack_source
 from tests.conftest import (
     DATASET,
-    TOKEN,
+    load_source,
     loaded_messages,
     make_test_pipeline,
     query,
@@ -24,17 +23,11 @@ BUSY = dict(rate_limit_profile="non_marketplace", rate_limit_minute_seconds=0.01
 QUIET = dict(rate_limit_profile="off")
 
 
-def run(pipeline: Any, server: Any, **kwargs: Any) -> "tuple[RunStats, Dict[str, int]]":
-    stats = RunStats()
-    server.reset_stats()
-    source = slack_source(access_token=TOKEN, api_base_url=server.base_url, stats=stats, **kwargs)
-    pipeline.run(source, loader_file_format="parquet").raise_on_failed_jobs()
-    return stats, server.request_counts()
-
-
 def backfill(workspace: Any, server: Any, tmp_path: Any, profile: Dict[str, Any]) -> Any:
     pipeline = make_test_pipeline(tmp_path)
-    run(pipeline, server, start_date=datetime.now(timezone.utc) - timedelta(days=40), **profile)
+    load_source(
+        pipeline, server, start_date=datetime.now(timezone.utc) - timedelta(days=40), **profile
+    )
     assert loaded_messages(pipeline) == truth_messages(workspace, readable_channel_ids(workspace))
     return pipeline
 
@@ -64,7 +57,7 @@ def test_late_reply_to_a_12_day_old_thread_in_a_quiet_channel_is_caught_daily(sl
     pipeline = backfill(workspace, server, tmp_path, QUIET)
     channel, reply = reply_to_old_thread(workspace)
 
-    stats, counts = run(pipeline, server, lookback_days=7, **QUIET)
+    stats, counts = load_source(pipeline, server, lookback_days=7, **QUIET)
 
     assert loaded_messages(pipeline)[(channel, reply)]["text"] == "12 days later"
     assert_exact(pipeline, workspace)
@@ -78,12 +71,12 @@ def test_busy_channel_needs_the_weekly_sweep_for_a_12_day_old_thread(slack_env, 
     pipeline = backfill(workspace, server, tmp_path, BUSY)
     channel, reply = reply_to_old_thread(workspace)
 
-    stats, counts = run(pipeline, server, lookback_days=7, **BUSY)
+    stats, counts = load_source(pipeline, server, lookback_days=7, **BUSY)
     assert (channel, reply) not in loaded_messages(pipeline)  # the daily run stops at 7 days
     assert counts["conversations.history"] > member_public(workspace)
     assert counts.get("conversations.replies", 0) == 0
 
-    stats, counts = run(pipeline, server, lookback_days=35, **BUSY)  # prefect.yaml's sweep
+    stats, counts = load_source(pipeline, server, lookback_days=35, **BUSY)  # prefect.yaml's sweep
     assert loaded_messages(pipeline)[(channel, reply)]["text"] == "12 days later"
     assert_exact(pipeline, workspace)
     # the marks of every other thread were kept: only the changed one is fetched
@@ -115,7 +108,7 @@ def test_deleted_reply_is_removed_from_messages(slack_env, tmp_path, also_add):
     workspace.delete_message(channel, gone)
     added = workspace.post_reply(channel, parent, text="one more") if also_add else None
 
-    stats, counts = run(pipeline, server, lookback_days=7, **QUIET)
+    stats, counts = load_source(pipeline, server, lookback_days=7, **QUIET)
 
     loaded = loaded_messages(pipeline)
     assert (channel, gone) not in loaded
@@ -124,5 +117,5 @@ def test_deleted_reply_is_removed_from_messages(slack_env, tmp_path, also_add):
     assert stats.deleted_per_channel[channel] == 1
     # count down: one full read; count unchanged but latest moved: the short read, then a full
     assert counts["conversations.replies"] == (2 if also_add else 1)
-    stats, counts = run(pipeline, server, lookback_days=7, **QUIET)
+    stats, counts = load_source(pipeline, server, lookback_days=7, **QUIET)
     assert counts.get("conversations.replies", 0) == 0

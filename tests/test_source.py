@@ -4,10 +4,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from slack_source import RunStats, SlackAuthError, SlackConfigError, SlackScopeError, slack_source
+from slack_source import SlackAuthError, SlackConfigError, SlackScopeError, slack_source
 from tests.conftest import (
     DATASET,
     TOKEN,
+    load_source,
     loaded_messages,
     make_test_pipeline,
     query,
@@ -20,18 +21,7 @@ BACKFILL = datetime.now(timezone.utc) - timedelta(days=40)
 
 
 def backfill(pipeline, server, **kwargs):
-    stats = RunStats()
-    source = slack_source(
-        access_token=TOKEN,
-        api_base_url=server.base_url,
-        start_date=BACKFILL,
-        rate_limit_profile="off",
-        stats=stats,
-        **kwargs,
-    )
-    info = pipeline.run(source)
-    info.raise_on_failed_jobs()
-    return stats
+    return load_source(pipeline, server, start_date=BACKFILL, **kwargs)[0]
 
 
 def test_backfill_loads_every_message_once_with_exact_text(emulator, tmp_path):

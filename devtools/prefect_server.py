@@ -17,9 +17,9 @@ from typing import Dict, Iterator, Optional
 
 import requests
 
-from .prefect_env import PREFECT_DEFAULTS
-
 STARTUP_DEADLINE_SECONDS = 120.0
+# The repository: the server reads its settings (prefect.toml) from there.
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -46,7 +46,7 @@ class LocalPrefectServer:
 
     def client_environment(self) -> Dict[str, str]:
         """Environment for a process (flow, worker, CLI) that should talk to this server."""
-        return {**PREFECT_DEFAULTS, "PREFECT_API_URL": self.api_url, "PREFECT_HOME": str(self.home)}
+        return {"PREFECT_API_URL": self.api_url, "PREFECT_HOME": str(self.home)}
 
 
 def wait_until_healthy(api_url: str, process: subprocess.Popen, deadline_s: float) -> None:
@@ -77,7 +77,6 @@ def local_prefect_server(
     port = port or free_port()
     env = {
         **os.environ,
-        **PREFECT_DEFAULTS,
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         **(extra_env or {}),
@@ -87,6 +86,7 @@ def local_prefect_server(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
         + ["--port", str(port)],
         env=env,
+        cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -5,7 +5,7 @@ renders the UI's runs page with Debian's `chromium` (plain command line, no Play
 for the run's name with "Completed" next to it in the rendered DOM. With `--screenshots DIR` it
 also saves the runs page, the flow run page and the `slack-load-summary` artifact page as PNGs.
 
-    .venv/bin/python scripts/check_prefect_ui.py [--screenshots images]
+    ./run.sh python -m devtools.check_prefect_ui [--screenshots images]
 
 Exit code 0: shown as Completed; 1: not shown, or the server or demo failed; 2: no chromium.
 """
@@ -22,13 +22,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import requests
+
+from devtools.prefect_server import local_prefect_server, stop_process_group
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run as `python scripts/check_prefect_ui.py`
-    sys.path.insert(0, str(REPO_ROOT))
-
-import requests  # noqa: E402
-
-from orchestration.local_server import local_prefect_server, stop_process_group  # noqa: E402
 
 FLOW_NAME = "slack_pipeline"
 ARTIFACT_KEY = "slack-load-summary"

@@ -1,0 +1,1 @@
+"""What tests, benchmarks and checks run around the product; no deployment imports it."""
