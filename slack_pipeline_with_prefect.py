@@ -16,7 +16,6 @@ from typing import Any, Dict, List, Optional  # noqa: E402
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 
-from orchestration.caching import cache_expiration, daily_target_key  # noqa: E402
 from orchestration.loading import load, make_pipeline  # noqa: E402
 from orchestration.retry_policy import retry_only_transient  # noqa: E402
 from orchestration.settings import (  # noqa: E402
@@ -36,7 +35,7 @@ TRANSIENT_RETRIES = dict(
 )
 
 
-@task(**TRANSIENT_RETRIES, cache_key_fn=daily_target_key, cache_expiration=cache_expiration())
+@task(**TRANSIENT_RETRIES)
 def get_users(settings: RunSettings) -> Dict[str, Any]:
     """Load every user of the workspace (deleted ones included: old messages name them).
 
@@ -46,7 +45,7 @@ def get_users(settings: RunSettings) -> Dict[str, Any]:
     return {"rows": rows, "stats": stats.as_dict()}
 
 
-@task(**TRANSIENT_RETRIES, cache_key_fn=daily_target_key, cache_expiration=cache_expiration())
+@task(**TRANSIENT_RETRIES)
 def get_channels(
     settings: RunSettings, channels: Optional[List[str]], include_private: bool
 ) -> Dict[str, Any]:

@@ -59,14 +59,15 @@ def test_flow_fails_clearly_on_unknown_channel(flow, slack_env):
     assert "Unknown Slack channel(s): no-such-channel" in str(raised.value)
 
 
-def test_second_run_same_day_reuses_cached_users_and_channels(flow, slack_env):
+def test_second_run_same_day_loads_users_and_channels_again(flow, slack_env):
+    """No cache skips a load: a same-day re-run reads and loads users and channels again."""
     workspace, server = slack_env
     start = (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
     flow(start_date=start)
     server.reset_stats()
     summary = flow()
     counts = server.request_counts()
-    assert counts.get("users.list", 0) == 0
-    assert counts.get("conversations.list", 0) == 0
+    assert counts["users.list"] == 1
+    assert counts["conversations.list"] == 1
     assert counts["conversations.history"] >= 1
     assert summary["rows_loaded"].get("messages", 0) > 0
