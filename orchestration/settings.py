@@ -16,6 +16,8 @@ from slack_source import SlackConfigError
 from slack_source.client import check_token
 
 DESTINATIONS = ("duckdb", "bigquery")
+# dlt's staging destination for load files: only the filesystem (a GCS bucket for BigQuery).
+STAGINGS = ("filesystem",)
 DEFAULT_PIPELINE_NAME = "slack"
 DEFAULT_DATASET_NAME = "slack_data"
 
@@ -29,6 +31,7 @@ class RunSettings:
     pipeline_name: str = DEFAULT_PIPELINE_NAME
     pipelines_dir: Optional[str] = None
     channels_per_load: int = 25
+    staging: Optional[str] = None  # "filesystem": load files go through a bucket first
 
 
 def _config(key: str, default: Any) -> Any:
@@ -44,12 +47,19 @@ def load_run_settings() -> RunSettings:
             f"Unknown destination '{destination}': set SLACK_PIPELINE__DESTINATION to one of "
             f"{', '.join(DESTINATIONS)}"
         )
+    staging = str(_config("staging", "")).strip().lower() or None
+    if staging is not None and staging not in STAGINGS:
+        raise SlackConfigError(
+            f"Unknown staging '{staging}': set SLACK_PIPELINE__STAGING to "
+            f"{' or '.join(STAGINGS)}, or leave it unset to load without a bucket"
+        )
     return RunSettings(
         destination=destination,
         dataset_name=str(_config("dataset_name", DEFAULT_DATASET_NAME)),
         pipeline_name=str(_config("pipeline_name", DEFAULT_PIPELINE_NAME)),
         pipelines_dir=_config("pipelines_dir", None),
         channels_per_load=int(_config("channels_per_load", 25)),
+        staging=staging,
     )
 
 
@@ -94,7 +104,13 @@ BIGQUERY_KEYS = ("project_id", "private_key", "client_email")
 
 
 def validate_destination_credentials(settings: RunSettings) -> None:
-    """BigQuery needs a service account, a key file or Application Default Credentials."""
+    """BigQuery needs a service account, a key file or Application Default Credentials;
+    filesystem staging needs its bucket."""
+    if settings.staging == "filesystem" and not dlt.config.get("destination.filesystem.bucket_url"):
+        raise SlackConfigError(
+            'staging = "filesystem" needs destination.filesystem.bucket_url (e.g.'
+            ' "gs://my-bucket/slack") in .dlt/config.toml or DESTINATION__FILESYSTEM__BUCKET_URL'
+        )
     if settings.destination != "bigquery":
         return
     if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
