@@ -1,7 +1,8 @@
 """BigQuery end to end: the Prefect flow a user runs, configured for BigQuery the way a user does
 it (`SLACK_PIPELINE__DESTINATION=bigquery`, a key file in GOOGLE_APPLICATION_CREDENTIALS, a
-project id), loading the emulated Slack workspace into the BigQuery emulator. Every check reads
-the tables back with Google's client and compares them with the workspace's ground truth."""
+project id), loading the emulated Slack workspace into the BigQuery emulator. The checks read
+the tables back with Google's client (the state test's DuckDB half reads its file) and compare
+them with the workspace's ground truth."""
 
 import os
 import re
