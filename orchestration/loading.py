@@ -25,6 +25,10 @@ def make_pipeline(settings: RunSettings) -> dlt.Pipeline:
     kwargs = {}
     if settings.pipelines_dir:
         kwargs["pipelines_dir"] = settings.pipelines_dir
+    if settings.staging:
+        # Load files go to the bucket of `[destination.filesystem]` and BigQuery loads them from
+        # there instead of from uploads by this process: the way dlt loads large backfills.
+        kwargs["staging"] = settings.staging
     return dlt.pipeline(
         pipeline_name=settings.pipeline_name,
         destination=settings.destination,

@@ -20,6 +20,8 @@ from dlt.common.configuration.specs import BaseConfiguration
 from slack_source import SlackConfigError, check_token
 
 DESTINATIONS = ("duckdb", "bigquery")
+# dlt's staging destination for load files: only the filesystem (a GCS bucket for BigQuery).
+STAGINGS = ("filesystem",)
 DEFAULT_PIPELINE_NAME = "slack"
 DEFAULT_DATASET_NAME = "slack_data"
 
@@ -35,6 +37,7 @@ class RunSettings(BaseConfiguration):
     pipeline_name: str = DEFAULT_PIPELINE_NAME
     pipelines_dir: Optional[str] = None  # dlt's working folder (default ~/.dlt/pipelines)
     channels_per_load: int = 25  # channels per dlt run, one Prefect task each
+    staging: Optional[str] = None  # "filesystem": load files go through a bucket first
 
 
 def load_run_settings() -> RunSettings:
@@ -51,6 +54,12 @@ def load_run_settings() -> RunSettings:
         raise SlackConfigError(
             f"Unknown destination '{settings.destination}': set SLACK_PIPELINE__DESTINATION to"
             f" one of {', '.join(DESTINATIONS)}"
+        )
+    settings.staging = (settings.staging or "").strip().lower() or None
+    if settings.staging is not None and settings.staging not in STAGINGS:
+        raise SlackConfigError(
+            f"Unknown staging '{settings.staging}': set SLACK_PIPELINE__STAGING to "
+            f"{' or '.join(STAGINGS)}, or leave it unset to load without a bucket"
         )
     return settings
 
@@ -96,7 +105,13 @@ BIGQUERY_KEYS = ("project_id", "private_key", "client_email")
 
 
 def validate_destination_credentials(settings: RunSettings) -> None:
-    """BigQuery needs a service account, a key file or Application Default Credentials."""
+    """BigQuery needs a service account, a key file or Application Default Credentials;
+    filesystem staging needs its bucket."""
+    if settings.staging == "filesystem" and not dlt.config.get("destination.filesystem.bucket_url"):
+        raise SlackConfigError(
+            'staging = "filesystem" needs destination.filesystem.bucket_url (e.g.'
+            ' "gs://my-bucket/slack") in .dlt/config.toml or DESTINATION__FILESYSTEM__BUCKET_URL'
+        )
     if settings.destination != "bigquery":
         return
     if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):

@@ -1,5 +1,7 @@
-"""Shared fixtures: an emulated Slack workspace on 127.0.0.1 and pipelines on temporary DuckDB."""
+"""Shared fixtures: an emulated Slack workspace on 127.0.0.1, pipelines on temporary DuckDB, and
+the BigQuery emulator with a fresh dataset per test."""
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
@@ -11,6 +13,7 @@ import pytest
 
 from slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 from slack_source import RunStats, slack_source
+from tests.bigquery_emulator import BigQueryDataset, BigQueryEmulator
 
 TOKEN = "xoxb-emulator-token"
 DATASET = "slack_data"
@@ -152,6 +155,46 @@ def readable_channel_ids(workspace: Workspace, include_private: bool = False) ->
         for c in workspace.channels()
         if c.get("is_member") and (include_private or not c.get("is_private"))
     }
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQueryEmulator]:
+    """One BigQuery emulator for the session. Missing, it fails the tests that need it: a skip
+    would let CI pass with BigQuery untested."""
+    from tests.bigquery_emulator import EmulatorMissing, start_bigquery_emulator
+
+    try:
+        emulator = start_bigquery_emulator(tmp_path_factory.mktemp("bigquery_emulator"))
+    except EmulatorMissing as missing:
+        pytest.fail(str(missing), pytrace=False)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+_DATASETS = itertools.count(1)
+
+
+@pytest.fixture
+def bigquery_env(
+    slack_env: Tuple[Workspace, EmulatorServer],
+    bigquery_emulator: BigQueryEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> BigQueryDataset:
+    """`slack_env` with the flow configured for BigQuery as a user does it (destination, key
+    file, project id), into a dataset of its own on the shared emulator."""
+    from dlt.common.configuration.specs.gcp_credentials import GcpDefaultCredentials
+
+    dataset = BigQueryDataset(bigquery_emulator, f"{DATASET}_{next(_DATASETS)}")
+    for key, value in bigquery_emulator.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SLACK_PIPELINE__DESTINATION", "bigquery")
+    monkeypatch.setenv("SLACK_PIPELINE__DATASET_NAME", dataset.name)
+    # dlt remembers for 10 minutes that Application Default Credentials were not found (an
+    # earlier test without them); this test has them.
+    monkeypatch.setattr(GcpDefaultCredentials, "_LAST_FAILED_DEFAULT", 0.0)
+    return dataset
 
 
 class Outage:
