@@ -5,6 +5,7 @@
 #   ./run.sh lint    ruff check + format check
 #   ./run.sh bench   the benchmarks at their small default sizes
 #   ./run.sh alerts  create/update the alert automations on the server in PREFECT_API_URL
+#   ./run.sh import-export PATH.zip   backfill from a Slack export, then the daily run continues
 #   ./run.sh <args>  anything else goes to slack_pipeline_with_prefect.py (run, serve, ...)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -42,5 +43,6 @@ case "${1:-demo}" in
   bench) shift; exec "$PY" -m bench.smoke "$@" ;;
   demo)  shift; exec "$PY" slack_pipeline_with_prefect.py demo "$@" ;;
   alerts) shift; exec "$PY" -m orchestration.automations apply "$@" ;;
+  import-export) shift; exec "$PY" slack_pipeline_with_prefect.py import-export "$@" ;;
   *)     exec "$PY" slack_pipeline_with_prefect.py "$@" ;;
 esac

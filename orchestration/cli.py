@@ -1,4 +1,4 @@
-"""Command line of `slack_pipeline_with_prefect.py`: serve (default), run, demo.
+"""Command line of `slack_pipeline_with_prefect.py`: serve (default), run, demo, import-export.
 
 Bad input ends in one line on stderr and exit code 2, before anything is fetched or written;
 a failed run ends in one line naming the cause and exit code 1.
@@ -44,6 +44,8 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
         p.add_argument("--include-private", action="store_true", help="read private channels too")
     demo.add_argument("--messages", type=int, default=3000, help="size of the demo workspace")
     demo.add_argument("--output", default="demo_output", help="folder for the DuckDB file")
+    importer = sub.add_parser("import-export", help="backfill from a Slack export ZIP")
+    importer.add_argument("path", help="the export ZIP (Workspace settings > Import/Export Data)")
     args = parser.parse_args(argv)
     channels = (
         [c.strip() for c in args.channels.split(",") if c.strip()]
@@ -56,7 +58,7 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
         start_date=getattr(args, "start_date", None),
         end_date=getattr(args, "end_date", None),
         include_private=getattr(args, "include_private", False),
-        options={k: getattr(args, k) for k in ("messages", "output") if hasattr(args, k)},
+        options={k: getattr(args, k) for k in ("messages", "output", "path") if hasattr(args, k)},
     )
 
 
@@ -106,3 +108,23 @@ def run_demo(flow: Callable[..., Any], command: Command) -> Any:
     from .demo import demo
 
     return demo(flow, command)
+
+
+def run_import(flow: Callable[..., Any], command: Command) -> Any:
+    """`import-export PATH`: the export's layout and the destination are checked before the flow
+    starts; a malformed day file found while loading is bad input too (exit 2, nothing written).
+    No Slack token is needed."""
+    from .export_import import check_export
+
+    path = command.options["path"]
+    try:
+        validate_destination_credentials(load_run_settings())
+        check_export(path)
+    except SlackConfigError as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    try:
+        return flow(path=path)
+    except Exception as error:  # noqa: BLE001 - one clear line, not a traceback
+        cause = root_slack_error(error)
+        code = EXIT_BAD_INPUT if isinstance(cause, SlackConfigError) else EXIT_RUN_FAILED
+        fail(describe_failure(error), code)
