@@ -14,6 +14,10 @@ Order of work, so that bad input writes nothing:
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import dlt
+from dlt.common.destination.exceptions import DestinationUndefinedEntity
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
 from slack_source.export import slack_export_source
 from slack_source.export_archive import ExportLayout, SlackExportError, open_export
 from slack_source.run_stats import RunStats
@@ -25,6 +29,16 @@ from .settings import RunSettings
 def check_export(path: "str | Path") -> ExportLayout:
     """Everything that can be decided without reading a message (see the module docstring)."""
     return open_export(path)
+
+
+def has_messages(pipeline: dlt.Pipeline) -> bool:
+    """Whether the destination's `messages` table holds a row (a read; nothing is created)."""
+    try:
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name("messages")
+            return bool(client.execute_sql(f"SELECT 1 FROM {table} LIMIT 1"))
+    except (DestinationUndefinedEntity, DatabaseUndefinedRelation):
+        return False
 
 
 def import_export(
@@ -40,8 +54,10 @@ def import_export(
     """
     layout = layout or check_export(path)
     stats = RunStats()
+    pipeline = make_pipeline(settings)
+    source_kwargs.setdefault("into_empty_table", not has_messages(pipeline))
     source = slack_export_source(str(path), layout=layout, stats=stats, **source_kwargs)
-    rows = load(make_pipeline(settings), source)
+    rows = load(pipeline, source)
     result = {"rows": rows, "stats": stats.as_dict()}
     result["stats"]["day_files"] = layout.day_files
     return result

@@ -4,12 +4,14 @@ The source is named `slack`, like the API source, so dlt gives both one schema (
 and column types) and one source state: what an import writes into
 `state["channels"]`/`state["threads"]` (see `handover`) is what the daily run reads next.
 
-Rows are shaped by the API path's own code: `to_rows` adds `channel_id`, `rows_to_table` builds
-the Arrow pages (`ts` kept as Slack's string, `posted_at` derived from it, nested fields as JSON
-text), the PII maps of `pii` apply, and `messages` is merged on (`channel_id`, `ts`) with the
-API's write disposition, so a message imported and later re-read by the API is one row. Columns
-only exports have (`replies: [{user, ts}]`, `user_profile`) are declared JSON here: whatever
-shape a later API page gives them can never conflict with a type inferred from the export.
+Rows have the API path's shape: day files become Arrow pages with the columns and types
+`arrow_pages.rows_to_table` gives the same messages (`ts` kept as Slack's string, `posted_at`
+derived from it, nested fields as JSON text; parsed by DuckDB for speed, see `export_pages`),
+the PII maps of `pii` apply, and `messages` is merged on (`channel_id`, `ts`) with the API's
+write disposition, so a message imported and later re-read by the API is one row. Columns only
+exports have (`replies: [{user, ts}]`; `user_profile` is declared by the API source already) are
+declared JSON here: whatever shape a later API page gives them can never conflict with a type
+inferred from the export.
 
 Channel entries of an export (`members`, `pins`, no `is_private`) are reshaped to the
 conversations.list fields the `channels` table has; users.json rows are users.list rows.
@@ -17,17 +19,18 @@ conversations.list fields the `channels` table has; users.json rows are users.li
 
 import logging
 import zipfile
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dlt
+import pyarrow as pa
 from dlt.sources import DltResource
 
 from . import MESSAGE_COLUMNS, MESSAGES_WRITE_DISPOSITION
-from .arrow_pages import quiet_arrow_hint_notices, rows_to_table
-from .export_archive import open_export, read_day, users
+from .arrow_pages import quiet_arrow_hint_notices
+from .export_archive import open_export, users
+from .export_pages import DayFileReader, batches, scrub_json_column
 from .handover import ChannelPosition
-from .message_rows import to_rows
-from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
+from .pii import check_pii_mode, pseudonymize_users
 from .run_stats import RunStats
 from .settings import DEFAULT_LOOKBACK_DAYS, MESSAGE_JSON_COLUMNS
 
@@ -38,9 +41,11 @@ EXPORT_MESSAGE_COLUMNS: Dict[str, Any] = {
     **MESSAGE_COLUMNS,
     **{name: {"data_type": "json"} for name in EXPORT_ONLY_JSON_COLUMNS},
 }
-# Rows per item handed to dlt: bigger than the API path's pages (nothing waits on the network
-# here), few enough that one item's dicts stay a few tens of MB.
-EXPORT_ITEM_ROWS = 20_000
+# Rows per item handed to dlt: each item becomes one parquet row group, and DuckDB loads a row
+# group within its memory limit (64 MB in .dlt/config.toml) only when it is this small.
+ITEM_ROWS = 10_000
+# What the hand-over reads back from each page.
+POSITION_COLUMNS = ("ts", "thread_ts", "reply_count", "subtype")
 EXPORT_ONLY_CHANNEL_FIELDS = ("members", "pins")
 
 
@@ -66,6 +71,7 @@ def slack_export_source(
     pii_mode: str = "off",
     pii_salt: Optional[str] = None,
     stats: Optional[Any] = None,
+    into_empty_table: bool = False,
 ) -> Sequence[DltResource]:
     """Users, channels and messages of a Slack export ZIP at `path`.
 
@@ -75,6 +81,9 @@ def slack_export_source(
             `ts` and threads the hand-over remembers for it.
         pii_mode / pii_salt: as for the API source (`sources.slack.pii_mode`, `pii_salt`).
         stats: a `RunStats` collecting messages per channel and skipped folders.
+        into_empty_table: the destination has no `messages` row yet (the caller checked): the
+            rows are appended instead of merged. Same result, since an import's rows are unique
+            (`_unique`), without writing every message twice (staging table, then merge).
     """
     if (pii_mode or "off").strip().lower() == "hash" and not pii_salt:
         pii_salt = dlt.secrets.get("sources.slack.pii_salt")
@@ -85,13 +94,7 @@ def slack_export_source(
         run_stats.skip_channel(folder, why)
     lookback_seconds = float(lookback_days) * 86400
     quiet_arrow_hint_notices()
-    scrub = pseudonymize_messages(pii_mode, pii_salt)
     json_columns = frozenset(MESSAGE_JSON_COLUMNS + EXPORT_ONLY_JSON_COLUMNS)
-
-    def page_table(rows: List[Dict[str, Any]]) -> Any:
-        if pii_mode != "off":
-            rows = [scrub(row) for row in rows]
-        return rows_to_table(rows, json_columns)
 
     @dlt.resource(name="users", primary_key="id", write_disposition="merge")
     def users_resource() -> Iterator[List[Dict[str, Any]]]:
@@ -105,48 +108,51 @@ def slack_export_source(
     @dlt.resource(
         name="messages",
         primary_key=("channel_id", "ts"),
-        write_disposition=MESSAGES_WRITE_DISPOSITION,
+        write_disposition="append" if into_empty_table else MESSAGES_WRITE_DISPOSITION,
         columns=EXPORT_MESSAGE_COLUMNS,
     )
     def messages() -> Iterator[Any]:
-        """Day files one at a time, in pages of `EXPORT_ITEM_ROWS`; each channel's position is
-        handed over to the daily run's state once all its files were read."""
+        """Each channel's day files in batches, one Arrow page each (see `export_pages`); each
+        channel's position is handed over to the daily run's state once all its files were
+        read."""
         state = dlt.current.source_state()
-        rows: List[Dict[str, Any]] = []
-        with zipfile.ZipFile(layout.path) as archive:
+        profile_map = pseudonymize_users(pii_mode, pii_salt)
+        with zipfile.ZipFile(layout.path) as archive, DayFileReader(json_columns) as reader:
             for conversation in layout.conversations:
                 position = ChannelPosition(lookback_seconds)
                 previous: set = set()
                 count = 0
-                for member in conversation.days:
-                    day = _unique(read_day(archive, member), previous)
-                    previous = {m["ts"] for m in day}
-                    to_rows(day, conversation.id)
-                    position.observe(day)
-                    count += len(day)
-                    rows.extend(day)
-                    if len(rows) >= EXPORT_ITEM_ROWS:
-                        yield page_table(rows)
-                        rows = []
+                for batch in batches(archive, conversation.days):
+                    table = reader.page(batch, conversation.id)
+                    if table is None:
+                        continue
+                    table, previous = _unique(table, previous)
+                    observed = [c for c in POSITION_COLUMNS if c in table.column_names]
+                    position.observe(table.select(observed).to_pylist())
+                    if pii_mode != "off":
+                        table = scrub_json_column(table, "user_profile", profile_map)
+                    count += table.num_rows
+                    for offset in range(0, table.num_rows, ITEM_ROWS):
+                        yield table.slice(offset, ITEM_ROWS)  # zero-copy
                 position.write(state, conversation.id)
                 run_stats.count_rows("messages_per_channel", conversation.id, count)
                 logger.info("Slack export #%s: %d messages", conversation.name, count)
-        if rows:
-            yield page_table(rows)
 
     if pii_mode != "off":
         users_resource.add_map(pseudonymize_users(pii_mode, pii_salt))
     return users_resource, channels_resource, messages
 
 
-def _unique(day: List[Dict[str, Any]], previous: set) -> List[Dict[str, Any]]:
-    """A day's messages without a `ts` seen twice (in the file or the day before): staging rows
-    are declared unique (`MESSAGES_WRITE_DISPOSITION`), so a repeat would become two rows."""
-    seen = set(previous)
-    out = []
-    for message in day:
-        ts = message["ts"]
-        if ts not in seen:
-            seen.add(ts)
-            out.append(message)
-    return out
+def _unique(table: pa.Table, previous: set) -> Tuple[pa.Table, set]:
+    """The page without a `ts` seen twice (in it or in the channel's previous page): staging
+    rows are declared unique (`MESSAGES_WRITE_DISPOSITION`), so a repeat would be two rows."""
+    stamps = table.column("ts").to_pylist()
+    seen = set(stamps)
+    if len(seen) == len(stamps) and previous.isdisjoint(seen):
+        return table, seen
+    keep = []
+    kept: set = set(previous)
+    for ts in stamps:
+        keep.append(ts not in kept)
+        kept.add(ts)
+    return table.filter(pa.array(keep)), seen

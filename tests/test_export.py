@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.export_import import has_messages
 from orchestration.loading import load
 from slack_emulator.export import write_export
 from slack_source import RunStats, slack_source
@@ -41,6 +42,8 @@ def end_of(day) -> float:
 
 
 def import_zip(pipeline, path, **kwargs):
+    """As `import_export` does: appended into an empty `messages` table, merged otherwise."""
+    kwargs.setdefault("into_empty_table", not has_messages(pipeline))
     return load(pipeline, slack_export_source(str(path), lookback_days=LOOKBACK_DAYS, **kwargs))
 
 
