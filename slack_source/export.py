@@ -123,7 +123,7 @@ def slack_export_source(
                 previous: set = set()
                 count = 0
                 for batch in batches(archive, conversation.days):
-                    table = reader.page(batch, conversation.id)
+                    table = reader.page(archive, batch, conversation.id)
                     if table is None:
                         continue
                     table, previous = _unique(table, previous)

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import duckdb
 import orjson
@@ -35,35 +35,36 @@ from .export_archive import SlackExportError, read_day
 from .message_rows import ts_micros
 
 # Uncompressed day-file bytes per batch: one DuckDB read each, one dlt item each.
-BATCH_BYTES = 16 * 1024 * 1024
+BATCH_BYTES = 32 * 1024 * 1024
 TS_RE2 = r"^\d{1,12}\.\d{1,6}$"  # `export_archive.TS`, in the syntax pyarrow's RE2 reads
 # How a field's first value character decides its column type, as `rows_to_table` decides from
 # Python values: strings, booleans and numbers stay scalars; objects, arrays or a mix -> JSON.
 LEADING_TYPES = {'"': "VARCHAR", "t": "BOOLEAN", "f": "BOOLEAN", "{": "JSON", "[": "JSON"}
 NUMBER_LEADS = frozenset("-0123456789")
 
-Member = Tuple[str, bytes]
-
 
 def batches(
     archive: zipfile.ZipFile, members: Sequence[str], limit: int = BATCH_BYTES
-) -> Iterator[List[Member]]:
-    """Consecutive day files of one channel, read from the ZIP one at a time, in batches of
-    about `limit` uncompressed bytes."""
-    batch: List[Member] = []
+) -> Iterator[List[str]]:
+    """Consecutive day files of one channel in groups of about `limit` uncompressed bytes (sizes
+    from the ZIP's central directory: nothing is read here)."""
+    batch: List[str] = []
     size = 0
     for member in members:
-        try:
-            data = archive.read(member)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-            raise SlackExportError(f"{member} in the export cannot be read ({error})") from None
-        batch.append((member, data))
-        size += len(data)
+        batch.append(member)
+        size += archive.getinfo(member).file_size
         if size >= limit:
             yield batch
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def _read_member(archive: zipfile.ZipFile, member: str) -> bytes:
+    try:
+        return archive.read(member)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise SlackExportError(f"{member} in the export cannot be read ({error})") from None
 
 
 def decide_type(leads: set, has_fraction: bool) -> str:
@@ -96,22 +97,29 @@ class DayFileReader:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def page(self, batch: List[Member], channel_id: str) -> Optional[pa.Table]:
-        """One Arrow table of the batch's messages; `SlackExportError` naming a bad file."""
+    def page(
+        self, archive: zipfile.ZipFile, batch: List[str], channel_id: str
+    ) -> Optional[pa.Table]:
+        """One Arrow table of the batch's messages; `SlackExportError` naming a bad file. The
+        members are inflated one at a time into the temporary folder (never all in memory)."""
         files = []
-        for i, (_member, data) in enumerate(batch):
-            if data.strip() == b"[]":
-                continue  # a day without messages
-            path = self.folder / f"{i:05d}.json"
-            path.write_bytes(data)
-            files.append(str(path))
+        data = b""
         try:
-            return self._read(files, channel_id) if files else None
-        except (duckdb.Error, SlackExportError) as error:
-            raise self._explain(batch, error) from None
+            for i, member in enumerate(batch):
+                data = _read_member(archive, member)
+                if data.strip() == b"[]":
+                    continue  # a day without messages
+                path = self.folder / f"{i:05d}.json"
+                path.write_bytes(data)
+                files.append(path)
+            data = b""  # the last member's bytes are not needed while DuckDB reads
+            try:
+                return self._read([str(f) for f in files], channel_id) if files else None
+            except (duckdb.Error, SlackExportError) as error:
+                raise self._explain(archive, batch, error) from None
         finally:
             for path in files:
-                Path(path).unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
 
     def _read(self, files: List[str], channel_id: str) -> pa.Table:
         keys = [
@@ -176,21 +184,13 @@ class DayFileReader:
             self.con.unregister("page")
         return table
 
-    def _explain(self, batch: List[Member], error: Exception) -> SlackExportError:
+    def _explain(
+        self, archive: zipfile.ZipFile, batch: List[str], error: Exception
+    ) -> SlackExportError:
         """Which file was bad: each one parsed on its own (only on this error path)."""
-        for member, data in batch:
-            read_day(_OneMember(member, data), member)  # raises naming the member
-        return SlackExportError(f"a day file of {batch[0][0].rsplit('/', 1)[0]}/: {error}")
-
-
-class _OneMember:
-    """Enough of a ZipFile for `read_day` to parse bytes already read."""
-
-    def __init__(self, member: str, data: bytes) -> None:
-        self.member, self.data = member, data
-
-    def read(self, name: str) -> bytes:
-        return self.data
+        for member in batch:
+            read_day(archive, member)  # raises naming the member
+        return SlackExportError(f"a day file of {batch[0].rsplit('/', 1)[0]}/: {error}")
 
 
 def _quoted(name: str) -> str:
