@@ -19,7 +19,16 @@ import time
 from pathlib import Path
 from typing import Any, Dict
 
-from .common import ROOT, peak_rss_mb, run_in_child, stage_seconds, temp_dir, write_result
+from .common import (
+    ROOT,
+    load_figures,
+    peak_rss_mb,
+    run_in_child,
+    size_label,
+    stage_seconds,
+    temp_dir,
+    write_result,
+)
 
 WORK = ROOT / "bench" / "work"
 
@@ -76,19 +85,13 @@ def main(argv: Any = None) -> Dict[str, Any]:
         run = run_in_child(import_job, path=str(path), pipelines_dir=tmp, name="export_import")
     loaded = run["rows"].get("messages", 0)
     rate = loaded / run["wall_s"]
-    size = "1m" if args.messages >= 1_000_000 else "100k" if args.messages >= 100_000 else "small"
-    result = {
-        "messages": args.messages,
-        "rows_messages": loaded,
-        "export_mb": round(path.stat().st_size / 2**20, 1),
-        "wall_s": round(run["wall_s"], 3),
-        "cpu_s": round(run["cpu_s"], 3),
-        f"export_msgs_per_s_{size}": round(rate, 1),
-        "peak_rss_mb": round(run["peak_rss_mb"], 1),
-        **{f"stage_{k}": v for k, v in run["stages"].items()},
-    }
-    if args.messages >= 1_000_000:
-        result["export_peak_rss_mb_1m"] = result["peak_rss_mb"]
+    result = load_figures(
+        args.messages,
+        run,
+        f"export_msgs_per_s_{size_label(args.messages)}",
+        "export_peak_rss_mb_1m",
+        export_mb=round(path.stat().st_size / 2**20, 1),
+    )
     print(
         f"{loaded} message rows from a {result['export_mb']} MB export in {run['wall_s']:.2f} s"
         f" = {rate:.0f} msgs/s (import process CPU {run['cpu_s']:.1f} s),"

@@ -14,22 +14,21 @@ import pytest
 from orchestration.export_import import has_messages
 from orchestration.loading import load
 from slack_emulator.export import write_export
-from slack_source import RunStats, slack_source
 from slack_source.export import slack_export_source
 from slack_source.export_archive import SlackExportError, open_export
 from slack_source.handover import advance_channel_state, merge_thread_marks
 from tests.conftest import (
     DATASET,
-    TOKEN,
     loaded_messages,
     make_test_pipeline,
     query,
     readable_channel_ids,
     truth_messages,
 )
+from tests.test_incremental import LOOKBACK_DAYS
+from tests.test_incremental import run as api_run
 
 ROOT = Path(__file__).resolve().parents[1]
-LOOKBACK_DAYS = 7
 SALT = "test-salt-not-secret"
 
 
@@ -48,17 +47,8 @@ def import_zip(pipeline, path, **kwargs):
 
 
 def daily_run(pipeline, server, **kwargs):
-    stats = RunStats()
-    source = slack_source(
-        access_token=TOKEN,
-        api_base_url=server.base_url,
-        lookback_days=LOOKBACK_DAYS,
-        rate_limit_profile="off",
-        stats=stats,
-        **kwargs,
-    )
-    load(pipeline, source)
-    return stats
+    """The daily API run (test_incremental's, same lookback); returns its `RunStats`."""
+    return api_run(pipeline, server, **kwargs)[0]
 
 
 def all_rows(pipeline, table):
