@@ -36,6 +36,10 @@ def day_before(days: float) -> "datetime.date":
     return (datetime.now(timezone.utc) - timedelta(days=days)).date()
 
 
+def now() -> float:
+    return datetime.now(timezone.utc).timestamp()
+
+
 def end_of(day) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() + 86400
 
@@ -165,7 +169,6 @@ def test_export_rows_equal_api_rows(slack_env, tmp_path):
 def test_export_until_d_then_daily_run_equals_ground_truth(slack_env, tmp_path):
     workspace, server = slack_env
     cut = day_before(4)  # export up to day D: four days of history (and late replies) after it
-    exported = write_export(workspace, tmp_path / "export.zip", end=cut)
     readable = readable_channel_ids(workspace)
     # a thread that started before D (inside the daily window) and gets replies after D
     before_d = [
@@ -175,6 +178,14 @@ def test_export_until_d_then_daily_run_equals_ground_truth(slack_env, tmp_path):
     ]
     assert before_d
     channel, old_thread = before_d[0]
+    # a reply after D that exists when the export is made: the parent in the export counts it
+    # (its fields are a snapshot), the day files up to D do not hold it
+    other_thread = workspace.ts_at_days_ago(channel, (now() - end_of(cut)) / 86400 + 2)
+    assert other_thread != old_thread and float(other_thread) > end_of(cut) - 6 * 86400
+    reply_after_d = workspace.post_reply(
+        channel, other_thread, text="after D, before the export", ts=f"{end_of(cut) + 3600:.6f}"
+    )
+    exported = write_export(workspace, tmp_path / "export.zip", end=cut)
     late_reply = workspace.post_reply(channel, old_thread, text="reply after the export")
     new_message = workspace.post_message(channel, text="posted after the export")
 
@@ -194,6 +205,7 @@ def test_export_until_d_then_daily_run_equals_ground_truth(slack_env, tmp_path):
     assert loaded[(channel, late_reply)]["text"] == "reply after the export"
     assert (channel, new_message) in loaded
     assert loaded[(channel, old_thread)]["latest_reply"] == late_reply
+    assert loaded[(channel, reply_after_d)]["text"] == "after D, before the export"
     # channels the API reads: export + daily run == the API's ground truth, exactly
     assert {k: v for k, v in loaded.items() if k[0] in readable} == {
         k: v for k, v in truth.items() if k[0] in readable
