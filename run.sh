@@ -7,6 +7,7 @@
 #   ./run.sh check   token, scopes, channels and destination of a run; loads nothing
 #   ./run.sh alerts  create/update the alert automations on the server in PREFECT_API_URL
 #   ./run.sh python  the project's Python with its settings (e.g. -m bench.throughput ...)
+#   ./run.sh import-export PATH.zip   backfill from a Slack export, then the daily run continues
 #   ./run.sh <args>  anything else goes to slack_pipeline_with_prefect.py (run, serve, ...)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -68,5 +69,6 @@ case "${1:-demo}" in
   demo)  shift; exec "$PY" slack_pipeline_with_prefect.py demo "$@" ;;
   alerts) shift; exec "$PY" -m orchestration.automations apply "$@" ;;
   python) shift; exec "$PY" "$@" ;;
+  import-export) shift; exec "$PY" slack_pipeline_with_prefect.py import-export "$@" ;;
   *)     exec "$PY" slack_pipeline_with_prefect.py "$@" ;;
 esac

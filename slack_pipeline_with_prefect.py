@@ -5,6 +5,7 @@ scheduling, retries and observability.
     python slack_pipeline_with_prefect.py run        # one flow run now
     python slack_pipeline_with_prefect.py check      # token, scopes, channels; loads nothing
     python slack_pipeline_with_prefect.py demo       # offline: bundled Slack emulator -> DuckDB
+    python slack_pipeline_with_prefect.py import-export slack-export.zip   # backfill from an export
 """
 
 import time
@@ -132,7 +133,12 @@ if __name__ == "__main__":
     from orchestration.cli import parse_command_line, run_check, run_once
 
     command = parse_command_line()
-    if command.name == "serve":
+    if command.name == "import-export":
+        from import_export_flow import import_slack_export
+        from orchestration.cli import run_import
+
+        run_import(import_slack_export, command)
+    elif command.name == "serve":
         slack_pipeline.serve("slack_pipeline", cron="0 0 * * *", limit=1)
     elif command.name == "run":
         run_once(slack_pipeline, command)

@@ -194,6 +194,32 @@ def pages(n: int) -> int:
     return max(1, math.ceil(n / PAGE))
 
 
+def size_label(messages: int) -> str:
+    """Size suffix of result keys: `1m`, `100k` or `small`."""
+    return "1m" if messages >= 1_000_000 else "100k" if messages >= 100_000 else "small"
+
+
+def load_figures(
+    messages: int, run: Dict[str, Any], rate_key: str, rss_1m_key: str, **extra: Any
+) -> Dict[str, Any]:
+    """The flat result of one load run in a child (`load_job`-style dict): rows, wall and CPU
+    time, messages/s under `rate_key`, peak RSS (also under `rss_1m_key` at 1M) and stages."""
+    loaded = run["rows"].get("messages", 0)
+    result = {
+        "messages": messages,
+        "rows_messages": loaded,
+        **extra,
+        "wall_s": round(run["wall_s"], 3),
+        "cpu_s": round(run["cpu_s"], 3),
+        rate_key: round(loaded / run["wall_s"], 1),
+        "peak_rss_mb": round(run["peak_rss_mb"], 1),
+        **{f"stage_{k}": v for k, v in run["stages"].items()},
+    }
+    if messages >= 1_000_000:
+        result[rss_1m_key] = result["peak_rss_mb"]
+    return result
+
+
 def write_result(name: str, data: Dict[str, Any]) -> Path:
     """Flat JSON in bench/results/NAME.json."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import argparse
 
-from .common import Emulator, days_ago, load_job, run_in_child, temp_dir, write_result
+from .common import (
+    Emulator,
+    days_ago,
+    load_figures,
+    load_job,
+    run_in_child,
+    size_label,
+    temp_dir,
+    write_result,
+)
 
 
 def main(argv=None) -> dict:
@@ -37,19 +46,8 @@ def main(argv=None) -> dict:
         )
     loaded = run["rows"].get("messages", 0)
     rate = loaded / run["wall_s"]
-    size = "1m" if args.messages >= 1_000_000 else "100k" if args.messages >= 100_000 else "small"
-    key = f"unthrottled_msgs_per_s_{size}"
-    result = {
-        "messages": args.messages,
-        "rows_messages": loaded,
-        "wall_s": round(run["wall_s"], 3),
-        "cpu_s": round(run["cpu_s"], 3),
-        key: round(rate, 1),
-        "peak_rss_mb": round(run["peak_rss_mb"], 1),
-        **{f"stage_{k}": v for k, v in run["stages"].items()},
-    }
-    if args.messages >= 1_000_000:
-        result["peak_rss_mb_1m"] = result["peak_rss_mb"]
+    key = f"unthrottled_msgs_per_s_{size_label(args.messages)}"
+    result = load_figures(args.messages, run, key, "peak_rss_mb_1m")
     print(
         f"{loaded} message rows in {run['wall_s']:.2f} s = {rate:.0f} msgs/s "
         f"(load process CPU {run['cpu_s']:.1f} s), "

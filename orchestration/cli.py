@@ -1,4 +1,5 @@
-"""Command line of `slack_pipeline_with_prefect.py`: serve (default), run, check, demo.
+"""Command line of `slack_pipeline_with_prefect.py`: serve (default), run, check, demo,
+import-export.
 
 Bad input (a bad, revoked or under-scoped token included) ends in one line on stderr and exit
 code 2, before anything is written; a failed run ends in one line naming the cause and exit 1.
@@ -52,6 +53,8 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
     )
     demo.add_argument("--messages", type=int, default=3000, help="size of the demo workspace")
     demo.add_argument("--output", default="demo_output", help="folder for the DuckDB file")
+    importer = sub.add_parser("import-export", help="backfill from a Slack export ZIP")
+    importer.add_argument("path", help="the export ZIP (Workspace settings > Import/Export Data)")
     args = parser.parse_args(argv)
     channels = (
         [c.strip() for c in args.channels.split(",") if c.strip()]
@@ -65,7 +68,7 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
         end_date=getattr(args, "end_date", None),
         include_private=getattr(args, "include_private", False),
         lookback_days=getattr(args, "lookback_days", None),
-        options={k: getattr(args, k) for k in ("messages", "output") if hasattr(args, k)},
+        options={k: getattr(args, k) for k in ("messages", "output", "path") if hasattr(args, k)},
     )
 
 
@@ -142,3 +145,23 @@ def run_check(command: Command) -> None:
     print("\n".join(lines))
     if not ready:
         raise SystemExit(EXIT_BAD_INPUT)
+
+
+def run_import(flow: Callable[..., Any], command: Command) -> Any:
+    """`import-export PATH`: the export's layout and the destination are checked before the flow
+    starts; a malformed day file found while loading is bad input too (exit 2, nothing written).
+    No Slack token is needed."""
+    from .export_import import check_export
+
+    path = command.options["path"]
+    try:
+        validate_destination_credentials(load_run_settings())
+        check_export(path)
+    except SlackConfigError as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    try:
+        return flow(path=path)
+    except Exception as error:  # noqa: BLE001 - one clear line, not a traceback
+        cause = root_slack_error(error)
+        code = EXIT_BAD_INPUT if isinstance(cause, SlackConfigError) else EXIT_RUN_FAILED
+        fail(describe_failure(error), code)

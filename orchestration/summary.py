@@ -48,8 +48,8 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
     return summary
 
 
-def summary_markdown(summary: Dict[str, Any]) -> str:
-    lines = ["# Slack load", "", "| table | rows loaded |", "|---|---|"]
+def summary_markdown(summary: Dict[str, Any], title: str = "Slack load") -> str:
+    lines = [f"# {title}", "", "| table | rows loaded |", "|---|---|"]
     lines += [f"| {t} | {n} |" for t, n in sorted(summary["rows_loaded"].items())]
     lines += ["", "| channel | messages read | replies | deleted |", "|---|---|---|---|"]
     names = summary.get("channel_names", {})
@@ -87,7 +87,11 @@ def summary_markdown(summary: Dict[str, Any]) -> str:
 
 
 def publish_summary(
-    settings: RunSettings, results: List[Dict[str, Any]], elapsed_seconds: float
+    settings: RunSettings,
+    results: List[Dict[str, Any]],
+    elapsed_seconds: float,
+    artifact_key: str = "slack-load-summary",
+    title: str = "Slack load",
 ) -> Dict[str, Any]:
     """Merge task results, log the outcome, publish the artifact, return the summary."""
     summary = merge_results(results)
@@ -106,8 +110,8 @@ def publish_summary(
             ", ".join(f"#{c} ({why})" for c, why in sorted(summary["skipped_channels"].items())),
         )
     create_markdown_artifact(
-        key="slack-load-summary",
-        markdown=summary_markdown(summary),
+        key=artifact_key,
+        markdown=summary_markdown(summary, title),
         description="Rows, API calls and skipped channels of this Slack load",
     )
     return summary

@@ -1,6 +1,8 @@
 """``python -m slack_emulator serve``: run the emulator in the foreground.
 
 Prints one JSON line (``base_url``, ``control_url``) once listening, serves until SIGTERM/SIGINT.
+``python -m slack_emulator export OUT.zip [--from D] [--to D] [--public-only]`` writes the same
+generated workspace (same options) as a Slack export ZIP instead (see ``slack_emulator.export``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .config import (
     EmulatorConfig,
     WorkspaceSpec,
 )
+from .export import add_arguments as add_export_arguments
+from .export import main_export
 from .faults import FAULT_KINDS, FaultSpec
 from .server import EmulatorServer
 from .workspace import Workspace
@@ -30,16 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve a generated workspace until SIGTERM/SIGINT")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=0, help="0 = a free port")
-    serve.add_argument("--seed", type=int, default=7)
-    serve.add_argument("--users", type=int, default=12)
-    serve.add_argument("--channels", type=int, default=5)
-    serve.add_argument("--private-channels", type=int, default=1)
-    serve.add_argument("--archived-channels", type=int, default=1)
-    serve.add_argument("--non-member-channels", type=int, default=1)
-    serve.add_argument("--messages", type=int, default=600)
-    serve.add_argument("--threads", type=int, default=40)
-    serve.add_argument("--days", type=float, default=30)
-    serve.add_argument("--now", type=float, default=None, help="epoch seconds (default: now)")
+    export = sub.add_parser("export", help="write the generated workspace as a Slack export ZIP")
+    add_export_arguments(export)
+    for p in (serve, export):
+        _workspace_arguments(p)
     serve.add_argument("--rate-limits", choices=RATE_LIMIT_PROFILES, default="off")
     serve.add_argument("--time-scale", type=float, default=1.0)
     serve.add_argument("--fractional-retry-after", action="store_true")
@@ -58,8 +56,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _workspace_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the generated workspace holds (same seed and options -> same workspace)."""
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--users", type=int, default=12)
+    parser.add_argument("--channels", type=int, default=5)
+    parser.add_argument("--private-channels", type=int, default=1)
+    parser.add_argument("--archived-channels", type=int, default=1)
+    parser.add_argument("--non-member-channels", type=int, default=1)
+    parser.add_argument("--messages", type=int, default=600)
+    parser.add_argument("--threads", type=int, default=40)
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--now", type=float, default=None, help="epoch seconds (default: now)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, serve, print the URLs, wait for a signal."""
+    """Parse arguments, serve, print the URLs, wait for a signal (or write an export)."""
     args = _parser().parse_args(argv)
     spec = WorkspaceSpec(
         seed=args.seed,
@@ -73,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         days=args.days,
         now=args.now,
     )
+    if args.command == "export":
+        return main_export(Workspace(spec), args)
     faults = None
     if args.fault_rate > 0:
         kinds = tuple(k for k in args.fault_kinds.split(",") if k)

@@ -407,6 +407,36 @@ class Workspace:
                     break
                 lo = stamps[-1] + 1
 
+    def channel_messages(
+        self, channel_id: str, lo: int = 0, hi: int | None = None, wire: bool = True
+    ) -> Iterator[dict]:
+        """Every message of a channel with ``lo <= ts < hi`` (int microseconds) in ``ts`` order,
+        replies interleaved where they were posted, each message once (a broadcast too).
+
+        This is the order of a Slack export's day files (ground truth lists each thread after
+        its parent instead). Parents carry ``replies: [{user, ts}]`` as exports show them.
+        """
+        with self.lock:
+            ch = self._chan(channel_id)
+            stamps = set(self._history_asc(ch, lo))
+            for replies in ch.threads.values():
+                stamps.update(replies)
+            ordered = sorted(t for t in stamps if t >= lo and (hi is None or t < hi))
+        for first in range(0, len(ordered), GROUND_TRUTH_BATCH):
+            with self.lock:
+                batch = []
+                for t in ordered[first : first + GROUND_TRUTH_BATCH]:
+                    if not (self._top_present(ch, t) or t in ch.reply_parent):
+                        continue  # deleted between listing and rendering
+                    msg = self._render(ch, t, wire)
+                    replies = ch.threads.get(t) if t not in ch.reply_parent else None
+                    if replies:
+                        msg["replies"] = [
+                            {"user": self._user_of(ch, r), "ts": fmt_ts(r)} for r in replies
+                        ]
+                    batch.append(msg)
+            yield from batch
+
     # -- mutations -------------------------------------------------------------------------------
     def _new_ts(self, ch: _Channel, ts: str | float | None, after: int = 0) -> int:
         if ts is None:
