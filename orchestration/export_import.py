@@ -57,8 +57,7 @@ def import_export(
     pipeline = make_pipeline(settings)
     source_kwargs.setdefault("into_empty_table", not has_messages(pipeline))
     source = slack_export_source(str(path), layout=layout, stats=stats, **source_kwargs)
-    rows = load(pipeline, source)
-    result = {"rows": rows, "stats": stats.as_dict()}
+    result = {**load(pipeline, source), "stats": stats.as_dict()}
     result["stats"]["day_files"] = layout.day_files
     return result
 

@@ -47,7 +47,8 @@ def end_of(day) -> float:
 def import_zip(pipeline, path, **kwargs):
     """As `import_export` does: appended into an empty `messages` table, merged otherwise."""
     kwargs.setdefault("into_empty_table", not has_messages(pipeline))
-    return load(pipeline, slack_export_source(str(path), lookback_days=LOOKBACK_DAYS, **kwargs))
+    source = slack_export_source(str(path), lookback_days=LOOKBACK_DAYS, **kwargs)
+    return load(pipeline, source)["rows"]
 
 
 def daily_run(pipeline, server, **kwargs):
