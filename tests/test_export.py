@@ -364,7 +364,7 @@ def run_cli(tmp_path, *args):
     )
     return subprocess.run(
         [sys.executable, str(ROOT / "slack_pipeline_with_prefect.py"), "import-export", *args],
-        cwd=tmp_path,
+        cwd=ROOT,  # as ./run.sh runs it: Prefect reads prefect.toml from there
         env=environment,
         capture_output=True,
         text=True,
