@@ -66,7 +66,7 @@ case "${1:-demo}" in
   test)  shift; setup_bigquery_emulator; exec "$PY" -m pytest "$@" ;;
   lint)  "$VENV/bin/ruff" check . && exec "$VENV/bin/ruff" format --check . ;;
   bench) shift; exec "$PY" -m bench.smoke "$@" ;;
-  demo)  shift; exec "$PY" slack_pipeline_with_prefect.py demo "$@" ;;
+  demo)  shift; exec "$PY" -m demo "$@" ;;
   alerts) shift; exec "$PY" -m orchestration.automations apply "$@" ;;
   python) shift; exec "$PY" "$@" ;;
   import-export) shift; exec "$PY" slack_pipeline_with_prefect.py import-export "$@" ;;

@@ -1,1 +1,2 @@
-"""What tests, benchmarks and checks run around the product; no deployment imports it."""
+"""What tests, benchmarks, checks and the demo run around the product; no deployment imports
+it."""

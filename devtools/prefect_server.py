@@ -1,4 +1,5 @@
-"""A real `prefect server` on 127.0.0.1 with its own home, for tests, checks and benchmarks.
+"""A real `prefect server` on 127.0.0.1 with its own home, for tests, checks, benchmarks and the
+demo.
 
 The same server a user starts with `prefect server start`, run as a child process so that a
 test can point flows, workers and automations at it and read the results back from its API.
@@ -63,16 +64,16 @@ def wait_until_healthy(api_url: str, process: subprocess.Popen, deadline_s: floa
     raise TimeoutError(f"prefect server at {api_url} not healthy after {deadline_s:.0f} s")
 
 
-@contextmanager
-def local_prefect_server(
+def start_prefect_server(
     home: Path,
     port: Optional[int] = None,
     log_path: Optional[Path] = None,
     extra_env: Optional[Dict[str, str]] = None,
-) -> Iterator[LocalPrefectServer]:
-    """Start `prefect server start` on a free loopback port with SQLite under `home`; stop it
-    (and its children) on exit. `extra_env` holds server settings (e.g. a shorter proactive
-    automation granularity for tests)."""
+) -> LocalPrefectServer:
+    """Start `prefect server start` on a free loopback port with SQLite under `home` and return
+    at once (it answers 5-8 s later: `wait_until_healthy`), so the caller can do its own
+    start-up meanwhile. `extra_env` holds server settings (e.g. a shorter proactive automation
+    granularity for tests)."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = {
@@ -81,23 +82,34 @@ def local_prefect_server(
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         **(extra_env or {}),
     }
-    log = open(log_path or home / "server.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-        + ["--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = LocalPrefectServer(port=port, home=home, process=process)
+    with open(log_path or home / "server.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+            + ["--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return LocalPrefectServer(port=port, home=home, process=process)
+
+
+@contextmanager
+def local_prefect_server(
+    home: Path,
+    port: Optional[int] = None,
+    log_path: Optional[Path] = None,
+    extra_env: Optional[Dict[str, str]] = None,
+) -> Iterator[LocalPrefectServer]:
+    """A started and healthy server (see `start_prefect_server`); stopped, with its children,
+    on exit."""
+    server = start_prefect_server(home, port, log_path, extra_env)
     try:
-        wait_until_healthy(server.api_url, process, STARTUP_DEADLINE_SECONDS)
+        wait_until_healthy(server.api_url, server.process, STARTUP_DEADLINE_SECONDS)
         yield server
     finally:
-        stop_process_group(process)
-        log.close()
+        stop_process_group(server.process)
 
 
 def stop_process_group(process: subprocess.Popen, grace_s: float = 15.0) -> None:
