@@ -26,6 +26,12 @@ def test_flow_backfill_loads_workspace_and_reports_summary(flow, slack_env):
 
     readable = readable_channel_ids(workspace)
     assert loaded_messages(duckdb_path()) == truth_messages(workspace, readable)
+    tables = query(
+        duckdb_path(),
+        f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{DATASET}'",
+    )
+    # nested fields are JSON columns: the three tables and dlt's own, no child tables
+    assert {t for (t,) in tables if not t.startswith("_dlt")} == {"users", "channels", "messages"}
     assert summary["rows_loaded"]["users"] == len(workspace.users())
     assert summary["rows_loaded"]["messages"] == len(truth_messages(workspace, readable))
     assert summary["api_calls"]["users.list"] == 1
