@@ -1,6 +1,9 @@
 """``python -m slack_emulator serve``: run the emulator in the foreground.
 
 Prints one JSON line (``base_url``, ``control_url``) once listening, serves until SIGTERM/SIGINT.
+With ``--workspace TOKEN:SEED`` (repeatable) it serves several workspaces of the same shape,
+each with its own seed (data, ids), token and rate limits; the line then also lists
+``workspaces``: ``[{"team_id", "control_url"}]`` in the order given.
 """
 
 from __future__ import annotations
@@ -53,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", action="append", help=f"accepted token (default {DEFAULT_TOKEN})")
     serve.add_argument("--revoked-token", action="append", help="a token answered token_revoked")
     serve.add_argument(
+        "--workspace",
+        action="append",
+        metavar="TOKEN:SEED",
+        help="serve several workspaces: TOKEN reaches a workspace generated with SEED",
+    )
+    serve.add_argument(
         "--scopes", default=",".join(DEFAULT_SCOPES), help="granted scopes, comma-separated"
     )
     return parser
@@ -61,8 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, serve, print the URLs, wait for a signal."""
     args = _parser().parse_args(argv)
-    spec = WorkspaceSpec(
-        seed=args.seed,
+    spec = dict(
         users=args.users,
         channels=args.channels,
         private_channels=args.private_channels,
@@ -73,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         days=args.days,
         now=args.now,
     )
+    workspace = Workspace(WorkspaceSpec(seed=args.seed, **spec))
+    served: Workspace | dict[str, Workspace] = workspace
+    if args.workspace:
+        served = {}
+        for entry in args.workspace:
+            token, _, seed = entry.rpartition(":")
+            served[token] = Workspace(WorkspaceSpec(seed=int(seed), **spec))
     faults = None
     if args.fault_rate > 0:
         kinds = tuple(k for k in args.fault_kinds.split(",") if k)
@@ -98,9 +113,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server = EmulatorServer(Workspace(spec), config, host=args.host, port=args.port).start()
+    server = EmulatorServer(served, config, host=args.host, port=args.port).start()
     try:
-        line = {"base_url": server.base_url, "control_url": server.control_url}
+        line: dict = {"base_url": server.base_url, "control_url": server.control_url}
+        if args.workspace:
+            line["workspaces"] = [
+                {"team_id": ws.team.id, "control_url": server.team_control_url(ws.team.id)}
+                for ws in server.workspaces.values()
+            ]
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
         while not stop.wait(0.5):
