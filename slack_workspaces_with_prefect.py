@@ -2,7 +2,7 @@
 out onto the work pool by a parent flow, each with its own token, dataset and dlt state.
 
     python slack_workspaces_with_prefect.py                 # one parent run now, every workspace
-    python slack_workspaces_with_prefect.py --workspaces acme,globex
+    python slack_workspaces_with_prefect.py --workspaces acme,globex --start-date 2026-01-01
 
 Needs a Prefect server (PREFECT_API_URL), the deployments of prefect.yaml and a worker on the
 pool: the children run there. Workspaces are configured in `[slack_pipeline.workspaces.<name>]`
@@ -71,6 +71,8 @@ def slack_workspaces(
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="slack_workspaces_with_prefect.py")
     parser.add_argument("--workspaces", help="comma-separated names (default: all configured)")
+    parser.add_argument("--start-date", help="YYYY-MM-DD backfill start; default: from state")
+    parser.add_argument("--end-date", help="YYYY-MM-DD, exclusive")
     args = parser.parse_args()
     names = [n.strip() for n in (args.workspaces or "").split(",") if n.strip()]
-    slack_workspaces(workspaces=names or None)
+    slack_workspaces(workspaces=names or None, start_date=args.start_date, end_date=args.end_date)

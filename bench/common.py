@@ -48,6 +48,9 @@ class Emulator:
             flag = "--" + key.replace("_", "-")
             if value is True:
                 args.append(flag)
+            elif isinstance(value, (list, tuple)):  # a repeatable flag
+                for item in value:
+                    args += [flag, str(item)]
             elif value is not None and value is not False:
                 args += [flag, str(value)]
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)

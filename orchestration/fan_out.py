@@ -25,7 +25,7 @@ from prefect.deployments import run_deployment
 
 from .summary import COUNTS_KEY
 
-POLL_SECONDS = 2.0
+POLL_SECONDS = 1.0
 
 
 @dataclass

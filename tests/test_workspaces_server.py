@@ -142,11 +142,14 @@ def fanned_out(pool: Pool) -> Dict[str, Any]:
     api = pool.api
     parent_id = api.run_deployment(api.deployment(PARENT)["id"], {"start_date": backfill_start()})
 
-    def alpha_holds_its_slot() -> bool:
-        response = api.get("/v2/concurrency_limits/slack-workspace-alpha")
-        return response.status_code == 200 and response.json()["active_slots"] == 1
+    def alpha_is_loading() -> bool:
+        alpha = pool.children(parent_id).get("alpha")
+        tasks = api.task_runs(alpha["id"]) if alpha else []
+        return any(task["state"]["type"] == "RUNNING" for task in tasks)
 
-    poll(alpha_holds_its_slot, 120, "alpha's first run to hold its slot")
+    poll(alpha_is_loading, 120, "alpha's first run to be loading")
+    slot = api.get("/v2/concurrency_limits/slack-workspace-alpha").json()
+    assert (slot["limit"], slot["active_slots"]) == (1, 1), slot
     second_id = api.run_deployment(api.deployment(CHILD)["id"], {"workspace": "alpha"})
     parent = api.wait_terminal(parent_id)
     second = api.wait_terminal(second_id)
