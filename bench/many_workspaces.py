@@ -28,7 +28,15 @@ import requests
 
 from devtools.prefect_server import local_prefect_server, stop_process_group
 
-from .common import ROOT, Emulator, days_ago, temp_dir, write_result
+from .common import (
+    ROOT,
+    Emulator,
+    add_workspace_arguments,
+    days_ago,
+    temp_dir,
+    tiers_emulator,
+    write_result,
+)
 
 POOL = "bench-pool"
 NAMES = ("alpha", "beta", "gamma")
@@ -162,22 +170,12 @@ class Bench:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--channels", type=int, default=10)
-    parser.add_argument("--messages", type=int, default=16000)
-    parser.add_argument("--threads", type=int, default=800)
-    parser.add_argument("--time-scale", type=float, default=0.05)
+    add_workspace_arguments(parser, messages=16000, threads=800, time_scale=0.05)
     parser.add_argument("--name", default="many_workspaces")
     args = parser.parse_args(argv)
     minute_s = 60 * args.time_scale
-    emulator = Emulator(
-        channels=args.channels,
-        messages=args.messages,
-        threads=args.threads,
-        rate_limits="tiers",
-        time_scale=args.time_scale,
-        fractional_retry_after=True,
-        workspace=[f"{token(name)}:{seed}" for seed, name in enumerate(NAMES, start=41)],
-    )
+    seeds = enumerate(NAMES, start=41)
+    emulator = tiers_emulator(args, workspace=[f"{token(name)}:{seed}" for seed, name in seeds])
     with emulator, temp_dir("workspaces") as tmp_name:
         tmp = Path(tmp_name)
         with local_prefect_server(tmp / "prefect_home") as server:
