@@ -116,11 +116,10 @@ def slack_pipeline(
     logger = get_run_logger()
     settings = for_workspace(load_run_settings(), workspace)
     if workspace is None:
-        validate_token()
-    else:
-        channels, include_private, lookback_days = run_options(
-            settings, channels, include_private, lookback_days
-        )
+        validate_token()  # a workspace's token is checked where its tasks resolve it
+    channels, include_private, lookback_days = run_options(
+        settings, channels, include_private, lookback_days
+    )
     start, end = validate_dates(start_date, end_date)
     validate_destination_credentials(settings)
     # Before any task writes: a bad, revoked or under-scoped token fails here in one line.

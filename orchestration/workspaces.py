@@ -71,6 +71,7 @@ def for_workspace(settings: RunSettings, name: Optional[str]) -> RunSettings:
     """The run settings of workspace `name`: its own pipeline (dlt state and working folder),
     dataset and, on DuckDB, file. `None`: `settings` unchanged (the single workspace)."""
     if name is None:
+        settings.workspace = None  # only the flow parameter picks a workspace, never config
         return settings
     workspace = load_workspace(name)
     mine = copy.copy(settings)
