@@ -6,6 +6,7 @@
 #   ./run.sh bench   the benchmarks at their small default sizes
 #   ./run.sh check   token, scopes, channels and destination of a run; loads nothing
 #   ./run.sh alerts  create/update the alert automations on the server in PREFECT_API_URL
+#   ./run.sh workspaces  one run of the parent flow: every configured workspace on the pool
 #   ./run.sh python  the project's Python with its settings (e.g. -m bench.throughput ...)
 #   ./run.sh import-export PATH.zip   backfill from a Slack export, then the daily run continues
 #   ./run.sh <args>  anything else goes to slack_pipeline_with_prefect.py (run, serve, ...)
@@ -68,6 +69,7 @@ case "${1:-demo}" in
   bench) shift; exec "$PY" -m bench.smoke "$@" ;;
   demo)  shift; exec "$PY" -m demo "$@" ;;
   alerts) shift; exec "$PY" -m orchestration.automations apply "$@" ;;
+  workspaces) shift; exec "$PY" slack_workspaces_with_prefect.py "$@" ;;
   python) shift; exec "$PY" "$@" ;;
   import-export) shift; exec "$PY" slack_pipeline_with_prefect.py import-export "$@" ;;
   *)     exec "$PY" slack_pipeline_with_prefect.py "$@" ;;

@@ -27,6 +27,8 @@ from orchestration.settings import (
     validate_token,
 )
 from orchestration.summary import publish_summary
+from orchestration.workspace_slot import workspace_slot
+from orchestration.workspaces import for_workspace, run_options, workspace_access
 from slack_source import RunStats, list_channels, make_client, select_channels, slack_source
 
 # Prefect retries a task only when the failure was transient (never a bad token or scope).
@@ -41,7 +43,8 @@ def get_users(settings: RunSettings) -> Dict[str, Any]:
 
     Never cached: a task that writes to the warehouse runs, whatever an earlier run wrote."""
     stats = RunStats()
-    loaded = load(make_pipeline(settings), slack_source(stats=stats).with_resources("users"))
+    source = slack_source(stats=stats, **workspace_access(settings)).with_resources("users")
+    loaded = load(make_pipeline(settings), source)
     return {**loaded, "stats": stats.as_dict()}
 
 
@@ -51,9 +54,10 @@ def get_channels(
 ) -> Dict[str, Any]:
     """Load the channel list and resolve the channels to read (unknown names fail here)."""
     stats = RunStats()
-    visible = list_channels(make_client(stats=stats), include_private)
+    access = workspace_access(settings)
+    visible = list_channels(make_client(stats=stats, **access), include_private)
     selected = select_channels(visible, channels)
-    source = slack_source(channel_list=visible, stats=stats).with_resources("channels")
+    source = slack_source(channel_list=visible, stats=stats, **access).with_resources("channels")
     loaded = load(make_pipeline(settings), source)
     return {**loaded, "stats": stats.as_dict(), "selected": selected}
 
@@ -76,6 +80,7 @@ def get_channel_history(
         end_date=end,
         stats=stats,
         **lookback,
+        **workspace_access(settings),
     ).with_resources("messages")
     loaded = load(make_pipeline(settings), source)
     return {**loaded, "stats": stats.as_dict()}
@@ -93,9 +98,14 @@ def slack_pipeline(
     end_date: DateLike = None,
     include_private: bool = False,
     lookback_days: Optional[float] = None,
+    workspace: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Check access, then users, channels and each batch of channels' history with its
     changed threads.
+
+    `workspace` names one of several configured workspaces (`[slack_pipeline.workspaces.<name>]`,
+    see orchestration/workspaces.py): its own token, dataset and dlt state, one run at a time.
+    None is the single workspace of `sources.slack.*`.
 
     `start_date=None` continues each channel from its stored state, re-reading at least
     `lookback_days` (default from config) and the rest of the page that reaches it; a channel
@@ -105,22 +115,27 @@ def slack_pipeline(
     started = time.monotonic()
     attach_dlt_logs()  # dlt's and the source's lines in this run's logs, on any infrastructure
     logger = get_run_logger()
-    settings = load_run_settings()
-    validate_token()
+    settings = for_workspace(load_run_settings(), workspace)
+    if workspace is None:
+        validate_token()  # a workspace's token is checked where its tasks resolve it
+    channels, include_private, lookback_days = run_options(
+        settings, channels, include_private, lookback_days
+    )
     start, end = validate_dates(start_date, end_date)
     validate_destination_credentials(settings)
     # Before any task writes: a bad, revoked or under-scoped token fails here in one line.
-    logger.info(slack_access(include_private).describe())
+    logger.info(slack_access(include_private, **workspace_access(settings)).describe())
 
-    results = [get_users(settings)]
-    listed = get_channels(settings, channels, include_private)
-    results.append(listed)
-    selected = listed["selected"]
-    logger.info("Loading history of %d channel(s)", len(selected))
-    batch = max(1, settings.channels_per_load)
-    for first in range(0, len(selected), batch):
-        chunk = selected[first : first + batch]
-        results.append(get_channel_history(settings, chunk, start, end, lookback_days))
+    with workspace_slot(workspace):  # never two runs of one workspace at once
+        results = [get_users(settings)]
+        listed = get_channels(settings, channels, include_private)
+        results.append(listed)
+        selected = listed["selected"]
+        logger.info("Loading history of %d channel(s)", len(selected))
+        batch = max(1, settings.channels_per_load)
+        for first in range(0, len(selected), batch):
+            chunk = selected[first : first + batch]
+            results.append(get_channel_history(settings, chunk, start, end, lookback_days))
     summary = publish_summary(settings, results, time.monotonic() - started)
     if summary["failed_channels"]:
         # The other channels are loaded; the run still must not look like a success.

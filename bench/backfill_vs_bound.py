@@ -17,13 +17,14 @@ import argparse
 
 from .common import (
     ALLOWANCE,
-    Emulator,
+    add_workspace_arguments,
     days_ago,
     load_job,
     pages,
     readable_channels,
     run_in_child,
     temp_dir,
+    tiers_emulator,
     top_level_per_channel,
     write_result,
 )
@@ -47,24 +48,13 @@ def minimum_calls(remote) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--channels", type=int, default=10)
-    parser.add_argument("--messages", type=int, default=20000)
-    parser.add_argument("--threads", type=int, default=500)
+    add_workspace_arguments(parser, messages=20000, threads=500, time_scale=DEFAULT_TIME_SCALE)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE)
     parser.add_argument("--name", default="backfill_vs_bound")
     args = parser.parse_args(argv)
     minute_s = 60 * args.time_scale
 
-    emulator = Emulator(
-        seed=args.seed,
-        channels=args.channels,
-        messages=args.messages,
-        threads=args.threads,
-        rate_limits="tiers",
-        time_scale=args.time_scale,
-        fractional_retry_after=True,
-    )
+    emulator = tiers_emulator(args, seed=args.seed)
     with emulator, temp_dir("backfill") as tmp:
         remote = emulator.remote()
         minimum = minimum_calls(remote)

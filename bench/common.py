@@ -48,6 +48,9 @@ class Emulator:
             flag = "--" + key.replace("_", "-")
             if value is True:
                 args.append(flag)
+            elif isinstance(value, (list, tuple)):  # a repeatable flag
+                for item in value:
+                    args += [flag, str(item)]
             elif value is not None and value is not False:
                 args += [flag, str(value)]
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -79,6 +82,31 @@ class Emulator:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def add_workspace_arguments(
+    parser: Any, messages: int, threads: int, time_scale: float, channels: int = 10
+) -> None:
+    """The size of the emulated workspace and Slack's time compression, as every tiers
+    benchmark takes them."""
+    parser.add_argument("--channels", type=int, default=channels)
+    parser.add_argument("--messages", type=int, default=messages)
+    parser.add_argument("--threads", type=int, default=threads)
+    parser.add_argument("--time-scale", type=float, default=time_scale)
+
+
+def tiers_emulator(args: Any, **options: Any) -> Emulator:
+    """An emulator of that size enforcing Slack's tiers, compressed by `args.time_scale`, with
+    millisecond Retry-After (whole seconds would over-state short scaled waits)."""
+    return Emulator(
+        channels=args.channels,
+        messages=args.messages,
+        threads=args.threads,
+        rate_limits="tiers",
+        time_scale=args.time_scale,
+        fractional_retry_after=True,
+        **options,
+    )
 
 
 def days_ago(days: float) -> datetime:

@@ -27,6 +27,7 @@ class Command:
     end_date: Optional[str] = None
     include_private: bool = False
     lookback_days: Optional[float] = None
+    workspace: Optional[str] = None
     options: dict = field(default_factory=dict)
 
 
@@ -46,6 +47,10 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
         p.add_argument("--end-date", help="YYYY-MM-DD, exclusive; for bounded backfills")
     for p in (run, demo, check):
         p.add_argument("--include-private", action="store_true", help="read private channels too")
+    run.add_argument(
+        "--workspace",
+        help="one of slack_pipeline.workspace_names (default: the single sources.slack workspace)",
+    )
     run.add_argument(
         "--lookback-days",
         type=float,
@@ -68,6 +73,7 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
         end_date=getattr(args, "end_date", None),
         include_private=getattr(args, "include_private", False),
         lookback_days=getattr(args, "lookback_days", None),
+        workspace=getattr(args, "workspace", None),
         options={k: getattr(args, k) for k in ("messages", "output", "path") if hasattr(args, k)},
     )
 
@@ -91,13 +97,15 @@ def validate_inputs(command: Command) -> None:
     access (one `auth.test`), so bad input never starts a flow run or writes a row."""
     from .preflight import slack_access
     from .settings import validate_token
+    from .workspaces import for_workspace, workspace_access
 
     try:
-        settings = load_run_settings()
+        settings = for_workspace(load_run_settings(), command.workspace)
         validate_dates(command.start_date, command.end_date)
-        validate_token()
+        if command.workspace is None:
+            validate_token()
         validate_destination_credentials(settings)
-        slack_access(command.include_private)
+        slack_access(command.include_private, **workspace_access(settings))
     except (SlackConfigError, SlackApiError) as error:
         fail(str(error), EXIT_BAD_INPUT)
     except RETRYABLE as error:
@@ -122,6 +130,7 @@ def run_once(flow: Callable[..., Any], command: Command) -> Any:
             end_date=command.end_date,
             include_private=command.include_private,
             lookback_days=command.lookback_days,
+            **({"workspace": command.workspace} if command.workspace else {}),
         )
     except (SlackError, Exception) as error:  # noqa: BLE001 - one clear line, not a traceback
         cause = root_slack_error(error)

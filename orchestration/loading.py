@@ -29,9 +29,12 @@ def make_pipeline(settings: RunSettings) -> dlt.Pipeline:
         # Load files go to the bucket of `[destination.filesystem]` and BigQuery loads them from
         # there instead of from uploads by this process: the way dlt loads large backfills.
         kwargs["staging"] = settings.staging
+    destination: Any = settings.destination
+    if settings.duckdb_file and settings.destination == "duckdb":
+        destination = dlt.destinations.duckdb(credentials=settings.duckdb_file)
     return dlt.pipeline(
         pipeline_name=settings.pipeline_name,
-        destination=settings.destination,
+        destination=destination,
         dataset_name=settings.dataset_name,
         # dlt's progress lines go to the run logs; psutil is not a dependency, so no system
         # stats (else dlt warns about it on every run).

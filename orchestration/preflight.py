@@ -4,6 +4,8 @@ Called by the flow before its first task and by the command line before the flow
 a bad, revoked or under-scoped token costs one `auth.test` call and one line, never a write.
 """
 
+from typing import Any
+
 import dlt
 
 from slack_source import SlackAccess, check_access, make_client, require_access
@@ -16,7 +18,8 @@ def join_public_channels() -> bool:
     return bool(dlt.config.get("sources.slack.join_public_channels", bool) or False)
 
 
-def slack_access(include_private: bool) -> SlackAccess:
-    """`auth.test` plus the scope comparison; raises `SlackAuthError` / `SlackScopeError`."""
-    client = make_client(max_attempts=PREFLIGHT_ATTEMPTS)
+def slack_access(include_private: bool, **access: Any) -> SlackAccess:
+    """`auth.test` plus the scope comparison; raises `SlackAuthError` / `SlackScopeError`.
+    `access`: a workspace's token, API and team (`workspaces.workspace_access`), else config."""
+    client = make_client(max_attempts=PREFLIGHT_ATTEMPTS, **access)
     return require_access(check_access(client, include_private, join_public_channels()))

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any, Dict, List
 
 from prefect import get_run_logger
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from .settings import RunSettings
 
@@ -86,6 +86,19 @@ def summary_markdown(summary: Dict[str, Any], title: str = "Slack load") -> str:
     return "\n".join(lines)
 
 
+COUNTS_KEY = "slack-load-counts"
+
+
+def counts_table(summary: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The summary's counts as rows (`kind`, `name`, `count`): what a parent flow reads back
+    from each child run through the API, whatever machine the child ran on."""
+    rows = [{"kind": "rows", "name": t, "count": n} for t, n in summary["rows_loaded"].items()]
+    rows += [{"kind": "calls", "name": m, "count": n} for m, n in summary["api_calls"].items()]
+    rows += [{"kind": "429s", "name": m, "count": n} for m, n in summary["ratelimited_429"].items()]
+    rows.append({"kind": "seconds", "name": "elapsed", "count": summary["elapsed_seconds"]})
+    return rows
+
+
 def publish_summary(
     settings: RunSettings,
     results: List[Dict[str, Any]],
@@ -113,5 +126,10 @@ def publish_summary(
         key=artifact_key,
         markdown=summary_markdown(summary, title),
         description="Rows, API calls and skipped channels of this Slack load",
+    )
+    create_table_artifact(
+        key=COUNTS_KEY,
+        table=counts_table(summary),
+        description="Rows, API calls and 429s of this Slack load, one row each",
     )
     return summary

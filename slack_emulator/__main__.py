@@ -3,6 +3,9 @@
 Prints one JSON line (``base_url``, ``control_url``) once listening, serves until SIGTERM/SIGINT.
 ``python -m slack_emulator export OUT.zip [--from D] [--to D] [--public-only]`` writes the same
 generated workspace (same options) as a Slack export ZIP instead (see ``slack_emulator.export``).
+With ``--workspace TOKEN:SEED`` (repeatable) it serves several workspaces of the same shape,
+each with its own seed (data, ids), token and rate limits; the line then also lists
+``workspaces``: ``[{"team_id", "control_url"}]`` in the order given.
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", action="append", help=f"accepted token (default {DEFAULT_TOKEN})")
     serve.add_argument("--revoked-token", action="append", help="a token answered token_revoked")
     serve.add_argument(
+        "--workspace",
+        action="append",
+        metavar="TOKEN:SEED",
+        help="serve several workspaces: TOKEN reaches a workspace generated with SEED",
+    )
+    serve.add_argument(
         "--scopes", default=",".join(DEFAULT_SCOPES), help="granted scopes, comma-separated"
     )
     return parser
@@ -73,8 +82,7 @@ def _workspace_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, serve, print the URLs, wait for a signal (or write an export)."""
     args = _parser().parse_args(argv)
-    spec = WorkspaceSpec(
-        seed=args.seed,
+    spec = dict(
         users=args.users,
         channels=args.channels,
         private_channels=args.private_channels,
@@ -85,8 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         days=args.days,
         now=args.now,
     )
+    workspace = Workspace(WorkspaceSpec(seed=args.seed, **spec))
     if args.command == "export":
-        return main_export(Workspace(spec), args)
+        return main_export(workspace, args)
+    served: Workspace | dict[str, Workspace] = workspace
+    if args.workspace:
+        served = {}
+        for entry in args.workspace:
+            token, _, seed = entry.rpartition(":")
+            served[token] = Workspace(WorkspaceSpec(seed=int(seed), **spec))
     faults = None
     if args.fault_rate > 0:
         kinds = tuple(k for k in args.fault_kinds.split(",") if k)
@@ -112,9 +127,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server = EmulatorServer(Workspace(spec), config, host=args.host, port=args.port).start()
+    server = EmulatorServer(served, config, host=args.host, port=args.port).start()
     try:
-        line = {"base_url": server.base_url, "control_url": server.control_url}
+        line: dict = {"base_url": server.base_url, "control_url": server.control_url}
+        if args.workspace:
+            line["workspaces"] = [
+                {"team_id": ws.team.id, "control_url": server.team_control_url(ws.team.id)}
+                for ws in server.workspaces.values()
+            ]
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
         while not stop.wait(0.5):

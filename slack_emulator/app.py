@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,10 +21,11 @@ import orjson
 from .config import EmulatorConfig
 from .control import control_app
 from .faults import Fault, FaultInjector
-from .methods import JSON_METHODS, SlackApi
+from .methods import JSON_METHODS
 from .pagination import SlackError
-from .rate_limits import RateLimiter, format_retry_after
+from .rate_limits import format_retry_after
 from .stats import RequestStats
+from .tenants import AllLimiters, Tenant, make_tenants
 from .workspace import Workspace
 
 Scope = MutableMapping[str, Any]
@@ -35,6 +36,7 @@ Send = Callable[[Message], Awaitable[None]]
 JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
 API_PREFIX = "/api/"
 CONTROL_PREFIX = "/_emulator"
+TEAMS_PREFIX = "/_emulator/teams/"
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -76,22 +78,20 @@ async def _reset_connection(receive: Receive) -> bool:
 
 
 class SlackApiApp:
-    """``/api/<method>``: the emulated Slack Web API."""
+    """``/api/<method>``: the emulated Slack Web API, one workspace per token (``tenants``)."""
 
     def __init__(
         self,
-        workspace: Workspace,
+        tenants: Mapping[str, Tenant],
         config: EmulatorConfig,
         stats: RequestStats,
-        limiter: RateLimiter,
         faults: FaultInjector,
     ) -> None:
-        self.api = SlackApi(workspace, config)
+        self.tenants = dict(tenants)
+        self.api = next(iter(self.tenants.values())).api  # the first workspace's methods
         self.config = config
         self.stats = stats
-        self.limiter = limiter
         self.faults = faults
-        self.tokens = frozenset(config.tokens)
         self.revoked = frozenset(config.revoked_tokens)
         self.scope_headers = (
             JSON_HEADERS + [(b"x-oauth-scopes", ",".join(config.scopes).encode())]
@@ -130,13 +130,16 @@ class SlackApiApp:
                     token = form_token
         return args, token
 
-    def _authenticate(self, token: str | None) -> None:
+    def _authenticate(self, token: str | None) -> Tenant:
+        """The token's workspace, or Slack's error for a missing, revoked or unknown token."""
         if token is None:
             raise SlackError("not_authed")
         if token in self.revoked:
             raise SlackError("token_revoked")
-        if token not in self.tokens:
+        tenant = self.tenants.get(token)
+        if tenant is None:
             raise SlackError("invalid_auth")
+        return tenant
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["path"][len(API_PREFIX) :]
@@ -154,19 +157,21 @@ class SlackApiApp:
         token: str | None = None
         try:
             args, token = self._args(scope, raw, method)
-            self._authenticate(token)
-            wait = self.limiter.acquire(method)
+            tenant = self._authenticate(token)
+            tenant.stats.request(method)
+            wait = tenant.limiter.acquire(method)
             if wait is not None:
                 self.stats.ratelimited(method)
+                tenant.stats.ratelimited(method)
                 value = format_retry_after(wait, self.config.fractional_retry_after)
                 headers = JSON_HEADERS + [(b"retry-after", value.encode())]
                 body = orjson.dumps({"ok": False, "error": "ratelimited"})
                 await _respond(send, 429, body, headers)
                 return
-            payload = self.api.call(method, args)
+            payload = tenant.api.call(method, args)
         except SlackError as err:
             payload = err.payload()
-            if token is None or token not in self.tokens:
+            if token is None or token not in self.tenants or token in self.revoked:
                 await _respond(send, 200, orjson.dumps(payload))
                 return
         # Slack names the token's granted scopes on every authenticated answer.
@@ -199,8 +204,7 @@ class SlackApiApp:
         raw = await _read_body(receive)
         try:
             args, token = self._args(scope, raw, method)
-            self._authenticate(token)
-            payload = self.api.call(method, args, dry_run=True)
+            payload = self._authenticate(token).api.call(method, args, dry_run=True)
         except SlackError as err:
             payload = err.payload()
         body = orjson.dumps(payload)
@@ -209,22 +213,44 @@ class SlackApiApp:
 
 
 class EmulatorApp:
-    """Dispatches ``/api/`` to the Slack app and ``/_emulator/`` to the control app."""
+    """Dispatches ``/api/`` to the Slack app and ``/_emulator/`` to the control app.
 
-    def __init__(self, workspace: Workspace, config: EmulatorConfig | None = None) -> None:
-        self.workspace = workspace
+    ``workspace`` is one ``Workspace`` (every token of ``config.tokens`` reaches it) or a mapping
+    token -> ``Workspace``: several workspaces at once, each with its own data and rate limits.
+    ``/_emulator/`` controls the first workspace (stats: the whole server);
+    ``/_emulator/teams/<team_id>/`` controls each workspace (stats: that workspace's requests).
+    """
+
+    def __init__(
+        self, workspace: Workspace | Mapping[str, Workspace], config: EmulatorConfig | None = None
+    ) -> None:
         self.config = config = config or EmulatorConfig()
+        self.tenants = make_tenants(workspace, config)
+        first = next(iter(self.tenants.values()))
+        self.workspace = first.workspace
         self.stats = RequestStats()
-        self.limiter = RateLimiter(config.rate_limits, config.time_scale)
+        self.limiter = AllLimiters(self.tenants)
         self.faults = FaultInjector(config.faults)
-        self.slack = SlackApiApp(workspace, config, self.stats, self.limiter, self.faults)
-        self.control = control_app(workspace, self.stats, self.limiter)
+        self.slack = SlackApiApp(self.tenants, config, self.stats, self.faults)
+        self.control = control_app(first.workspace, self.stats, self.limiter)
+        self.team_controls = {
+            tenant.workspace.team.id: control_app(tenant.workspace, tenant.stats, tenant.limiter)
+            for tenant in self.tenants.values()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path.startswith(API_PREFIX):
             await self.slack(scope, receive, send)
-        elif scope["type"] == "http" and not scope["path"].startswith(CONTROL_PREFIX):
+        elif scope["type"] == "http" and not path.startswith(CONTROL_PREFIX):
             await _respond(send, 404, orjson.dumps({"ok": False, "error": "not_found"}))
+        elif path.startswith(TEAMS_PREFIX):
+            team_id, _, rest = path[len(TEAMS_PREFIX) :].partition("/")
+            control = self.team_controls.get(team_id)
+            if control is None:
+                await _respond(send, 404, orjson.dumps({"ok": False, "error": "team_not_found"}))
+                return
+            await control({**scope, "path": f"{CONTROL_PREFIX}/{rest}"}, receive, send)
         else:
             await self.control(scope, receive, send)
 

@@ -69,7 +69,9 @@ class EmulatorConfig:
     precision instead of Slack's whole seconds (rounded up). ``short_page_probability`` makes
     pages short although more remain (seeded by ``short_page_seed``). ``strict_limit`` answers
     an over-maximum ``limit`` with ``invalid_limit`` instead of clamping it.
-    ``revoked_tokens`` answer ``token_revoked`` (an uninstalled app). ``scope_header`` sends
+    ``revoked_tokens`` answer ``token_revoked`` (an uninstalled app). ``org_tokens`` act as
+    Enterprise Grid org-level tokens: ``users.list`` and ``conversations.list`` need the
+    workspace's ``team_id`` (``missing_argument`` without it). ``scope_header`` sends
     the granted scopes in ``x-oauth-scopes`` as Slack does; off, it behaves like a proxy that
     strips the header.
     """
@@ -77,6 +79,7 @@ class EmulatorConfig:
     tokens: tuple[str, ...] = (DEFAULT_TOKEN,)
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     revoked_tokens: tuple[str, ...] = ()
+    org_tokens: tuple[str, ...] = ()
     scope_header: bool = True
     rate_limits: str = "off"
     time_scale: float = 1.0

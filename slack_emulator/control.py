@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 import orjson
 from starlette.applications import Starlette
@@ -15,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from .rate_limits import RateLimiter
 from .stats import RequestStats
 from .workspace import Workspace
 
@@ -31,7 +31,13 @@ async def _body(request: Request) -> dict:
     return orjson.loads(raw) if raw else {}
 
 
-def control_app(workspace: Workspace, stats: RequestStats, limiter: RateLimiter) -> Starlette:
+class Resettable(Protocol):
+    """A rate limiter, or all of a server's (``tenants.AllLimiters``)."""
+
+    def reset(self) -> None: ...
+
+
+def control_app(workspace: Workspace, stats: RequestStats, limiter: Resettable) -> Starlette:
     """The Starlette app serving ``/_emulator/*``."""
     ws = workspace
 

@@ -39,9 +39,12 @@ CHANNEL_TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})
 class SlackApi:
     """The implemented methods; ``call`` dispatches by Slack method name."""
 
-    def __init__(self, workspace: Workspace, config: EmulatorConfig) -> None:
+    def __init__(
+        self, workspace: Workspace, config: EmulatorConfig, org_level: bool = False
+    ) -> None:
         self.ws = workspace
         self.config = config
+        self.org_level = org_level  # an Enterprise Grid org-level token
         self.scopes = frozenset(config.scopes)
         self.provided = ",".join(config.scopes)
         self.handlers: dict[str, Callable[[dict[str, str], bool], dict]] = {
@@ -62,6 +65,16 @@ class SlackApi:
     def _need(self, scope: str) -> None:
         if scope not in self.scopes:
             raise SlackError("missing_scope", needed=scope, provided=self.provided)
+
+    def _team(self, args: dict[str, str]) -> None:
+        """An org-level token must name the workspace of a team-scoped method."""
+        if not self.org_level:
+            return
+        team_id = args.get("team_id", "")
+        if not team_id:
+            raise SlackError("missing_argument")
+        if team_id != self.ws.team.id:
+            raise SlackError("team_access_not_granted")
 
     def _limit(self, method: str, args: dict[str, str]) -> int:
         rule = LIMITS[method]
@@ -133,12 +146,14 @@ class SlackApi:
             "team_id": team.id,
             "user_id": team.bot_user_id,
             "bot_id": team.bot_id,
-            "is_enterprise_install": False,
+            "is_enterprise_install": self.org_level,
+            **({"enterprise_id": "E" + team.id[1:]} if self.org_level else {}),
         }
 
     def users_list(self, args: dict[str, str], dry_run: bool) -> dict:
         """All users (deleted included); emails only with users:read.email."""
         self._need("users:read")
+        self._team(args)
         limit = self._page_size("users.list", self._limit("users.list", args), args)
         users = self.ws.user_objects()
         start = _start_after_cursor(users, args.get("cursor"), "user")
@@ -163,6 +178,7 @@ class SlackApi:
             self._need("channels:read")
         if "private_channel" in types:
             self._need("groups:read")
+        self._team(args)
         limit = self._page_size("conversations.list", self._limit("conversations.list", args), args)
         exclude_archived = args.get("exclude_archived", "") in _TRUE
         with self.ws.lock:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 
 import orjson
@@ -21,19 +21,27 @@ STARTUP_TIMEOUT = 15.0
 
 
 class EmulatorServer:
-    """The emulator on ``127.0.0.1`` (free port by default), serving until ``stop()``."""
+    """The emulator on ``127.0.0.1`` (free port by default), serving until ``stop()``.
+
+    ``workspace``: one ``Workspace`` for the tokens of ``config.tokens``, or a mapping token ->
+    ``Workspace`` to serve several workspaces at once (each its own data and rate limits).
+    ``workspace`` is then the first one; ``workspaces`` names them all.
+    """
 
     def __init__(
         self,
-        workspace: Workspace,
+        workspace: Workspace | Mapping[str, Workspace],
         config: EmulatorConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
     ) -> None:
-        self.workspace = workspace
         self.config = config or EmulatorConfig()
         self.app = EmulatorApp(workspace, self.config)
+        self.workspace = self.app.workspace
+        self.workspaces: dict[str, Workspace] = {
+            token: tenant.workspace for token, tenant in self.app.tenants.items()
+        }
         self.host = host
         self._requested_port = port
         self._log_level = log_level
@@ -121,8 +129,15 @@ class EmulatorServer:
     ) -> None:
         self.stop()
 
-    def request_counts(self) -> dict[str, int]:
-        """API requests per method (every status, faults and 429s included)."""
+    def team_control_url(self, team_id: str) -> str:
+        """Control endpoints of one workspace of several (``…/_emulator/teams/<team_id>/``)."""
+        return f"{self.url}/_emulator/teams/{team_id}/"
+
+    def request_counts(self, token: str | None = None) -> dict[str, int]:
+        """API requests per method (every status, faults and 429s included); with ``token``,
+        the authenticated requests of that token's workspace."""
+        if token is not None:
+            return self.app.tenants[token].stats.request_counts()
         return self.app.stats.request_counts()
 
     def stats(self) -> dict[str, dict[str, int]]:
@@ -132,6 +147,8 @@ class EmulatorServer:
     def reset_stats(self, rate_limits: bool = False) -> None:
         """Zero the counters (and, if asked, forget the rate-limit windows)."""
         self.app.stats.reset()
+        for tenant in self.app.tenants.values():
+            tenant.stats.reset()
         if rate_limits:
             self.app.limiter.reset()
 

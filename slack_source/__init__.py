@@ -98,6 +98,7 @@ def slack_source(
     stats: Optional[Any] = None,
     pii_mode: str = "off",
     pii_salt: Optional[TSecretStrValue] = None,
+    team_id: Optional[str] = None,
 ) -> Sequence[DltResource]:
     """Slack workspace data. Every argument can come from `sources.slack.*` config.
 
@@ -116,6 +117,8 @@ def slack_source(
         stats: a `RunStats` that collects calls, 429s and skipped channels for the run summary.
         pii_mode: `off`, `hash` (HMAC-SHA256 with the secret `sources.slack.pii_salt`) or `drop`
             for users' names/emails and messages' `user_profile` (see `slack_source.pii`).
+        team_id: the workspace an Enterprise Grid org-level token reads (sent on users.list and
+            conversations.list); unset for a workspace token.
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)  # before any request is sent
     run_stats: RunStats = stats if isinstance(stats, RunStats) else RunStats()
@@ -126,6 +129,7 @@ def slack_source(
         rate_limit_minute_seconds=rate_limit_minute_seconds,
         max_attempts=max_attempts,
         stats=run_stats,
+        team_id=team_id,
     )
     lookback_seconds = float(lookback_days) * 86400
     max_lookback_seconds = float(max_lookback_days) * 86400

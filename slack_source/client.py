@@ -100,6 +100,7 @@ class SlackClient:
         max_backoff_seconds: float = 60.0,
         timeout_seconds: float = 60.0,
         stats: Optional[RunStats] = None,
+        team_id: Optional[str] = None,
     ) -> None:
         token = check_token(access_token)
         if rate_limit_profile not in RATE_LIMIT_PROFILES:
@@ -138,6 +139,8 @@ class SlackClient:
         # The token's scopes as Slack last named them (`x-oauth-scopes`); None until a
         # response carried the header (a proxy may strip it: unknown, not "no scopes").
         self.granted_scopes: Optional[frozenset] = None
+        # Enterprise Grid: the workspace an org-level token reads (sent on team-scoped methods)
+        self.team_id = team_id or None
 
     # -- calls -----------------------------------------------------------------------------
     def pages(
@@ -146,6 +149,8 @@ class SlackClient:
         """Every page of a cursor-paginated method, each as the list under its data key."""
         data_key = SLACK_METHODS[method].data_key or ""
         query = dict(params or {})
+        if self.team_id and SLACK_METHODS[method].team_scoped:
+            query.setdefault("team_id", self.team_id)
         if method in self.page_sizes:
             query.setdefault("limit", self.page_sizes[method])
         url = self._base + method
@@ -244,6 +249,7 @@ def make_client(
     rate_limit_minute_seconds: float = 60.0,
     max_attempts: int = 8,
     stats: Optional[RunStats] = None,
+    team_id: Optional[str] = None,
 ) -> SlackClient:
     """A client paced for the app's rate-limit profile; unset arguments come from
     `sources.slack.*` config (env `SOURCES__SLACK__*`), like the source's own."""
@@ -254,4 +260,5 @@ def make_client(
         minute_seconds=rate_limit_minute_seconds,
         max_attempts=max_attempts,
         stats=stats,
+        team_id=team_id,
     )

@@ -20,14 +20,18 @@ class SlackMethod:
     # Slack's 2025 limits for commercially distributed non-Marketplace apps, where they differ
     non_marketplace_per_minute: Optional[int] = None
     non_marketplace_page_size: Optional[int] = None
+    # Enterprise Grid: an org-level token names the workspace with `team_id` on this method
+    team_scoped: bool = False
 
 
 # Tier 2 = 20/min, Tier 3 = 50/min, Tier 4 = 100/min, auth.test "hundreds" (Slack's reference;
 # the Java SDK assumes 600). History and replies: 1 call/min, 15 a page for non-Marketplace apps.
+# Team-scoped: with an Enterprise Grid org-level token these list one workspace only when given
+# its `team_id`; history and replies name a channel, whose id is unique across the org.
 SLACK_METHODS: Dict[str, SlackMethod] = {
     "auth.test": SlackMethod(data_key=None, page_size=None, per_minute=600),
-    "users.list": SlackMethod(data_key="members", page_size=1000, per_minute=20),
-    "conversations.list": SlackMethod("channels", 999, 20),  # "under 1000"
+    "users.list": SlackMethod(data_key="members", page_size=1000, per_minute=20, team_scoped=True),
+    "conversations.list": SlackMethod("channels", 999, 20, team_scoped=True),  # "under 1000"
     "conversations.history": SlackMethod("messages", 999, 50, 1, 15),
     "conversations.replies": SlackMethod("messages", 999, 50, 1, 15),  # "specify under 1000"
     "conversations.join": SlackMethod(data_key=None, page_size=None, per_minute=50),

@@ -73,6 +73,13 @@ CASES = [
         ["run"],
         "GOOGLE_APPLICATION_CREDENTIALS points to a missing file",
     ),
+    ({}, ["run", "--workspace", "Acme"], "Bad workspace name 'Acme'"),
+    ({}, ["run", "--workspace", "acme"], "No Slack token for workspace acme: set"),
+    (
+        {"SLACK_PIPELINE__WORKSPACES__ACME__ACCESS_TOKEN": "hunter2"},
+        ["run", "--workspace", "acme"],
+        "Malformed Slack token for workspace acme",
+    ),
 ]
 
 
