@@ -92,6 +92,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=0, help="default: messages / 50")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--name", default="bare_fetch_ratio")
+    parser.add_argument(
+        "--merge", action="store_true", help="merge even into the empty table (the old way)"
+    )
     args = parser.parse_args(argv)
     threads = args.threads or max(1, args.messages // 50)
 
@@ -112,7 +115,11 @@ def main(argv=None) -> dict:
             base_url=emulator.base_url,
             pipelines_dir=tmp,
             name="bare_fetch_ratio",
-            source_kwargs={"start_date": start, "rate_limit_profile": "off"},
+            source_kwargs={
+                "start_date": start,
+                "rate_limit_profile": "off",
+                **({"into_empty_table": False} if args.merge else {}),
+            },
         )
     label = size_label(args.messages)
     result = load_figures(args.messages, run, f"pipeline_msgs_per_s_{label}", "peak_rss_mb_1m")
@@ -128,13 +135,15 @@ def main(argv=None) -> dict:
         bare_msgs_per_s=round(fetched / bare["wall_s"], 1),
         bare_peak_rss_mb=round(bare["peak_rss_mb"], 1),
         pipeline_calls=run["calls"],
+        merged_into_empty_table=args.merge,
         **{f"pipeline_over_bare_{label}": round(ratio, 3)},
     )
     print(
         f"bare fetch: {fetched} messages ({bare['calls']}) in {bare['wall_s']:.2f} s "
         f"(CPU {bare['cpu_s']:.1f} s)\n"
         f"pipeline:   {result['rows_messages']} rows in {run['wall_s']:.2f} s "
-        f"(CPU {run['cpu_s']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB, {run['stages']})\n"
+        f"(CPU {run['cpu_s']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB "
+        f"{run['peak_rss_mb_by_stage']}, {run['stages']})\n"
         f"ratio pipeline / bare = {ratio:.2f} (goal <= 2)"
     )
     write_result(args.name, result)
