@@ -21,6 +21,7 @@ os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 # The memory settings run.sh and prefect.yaml give a run, for the loads in child processes.
 os.environ.setdefault("MALLOC_ARENA_MAX", "2")
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
