@@ -199,8 +199,10 @@ def slack_source(
                 # Its state stays as it was: the next run re-reads the same window.
                 fail_channel(run_stats, name_of(channel), error)
                 continue
-            deletions = reader.finish()
-            if deletions and not into_empty_table:
+            deletions = reader.finish()  # commits the channel's state either way
+            if into_empty_table:
+                deletions = []  # nothing to delete in an empty table: not written, not counted
+            if deletions:
                 yield page_table(deletions)
             run_stats.count_rows("messages_per_channel", channel["id"], reader.rows)
             run_stats.count_rows("deleted_per_channel", channel["id"], len(deletions))
