@@ -61,6 +61,10 @@ setup_bigquery_emulator() {
 # pages; pages of messages live for milliseconds. Prefect settings: prefect.toml; dlt: .dlt/.
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 export ARROW_DEFAULT_MEMORY_POOL="${ARROW_DEFAULT_MEMORY_POOL:-system}"
+# A fixed mmap threshold: glibc otherwise raises it after each freed large block (up to 32 MB),
+# so Arrow's page-sized buffers end up in the heap and fragment it (1M backfill: extract's
+# peak 437-444 MB -> 397 MB, bench/RESULTS.md).
+export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
 
 setup
 case "${1:-demo}" in

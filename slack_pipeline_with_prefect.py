@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from prefect import flow, get_run_logger, task
 
-from orchestration.loading import load, make_pipeline
+from orchestration.loading import finish_pending, has_messages, load, make_pipeline
 from orchestration.preflight import slack_access
 from orchestration.retry_policy import retry_only_transient
 from orchestration.run_logs import attach_dlt_logs, flush_run_logs
@@ -70,19 +70,27 @@ def get_channel_history(
     end: Optional[datetime] = None,
     lookback_days: Optional[float] = None,
 ) -> Dict[str, Any]:
-    """Load history and changed threads of a batch of channels in one dlt run."""
+    """Load history and changed threads of a batch of channels in one dlt run.
+
+    Into an empty `messages` table (a first backfill) rows are appended, not merged
+    (`append_into_empty`): checked after a killed run's packages are finished, which may have
+    written rows."""
     stats = RunStats()
     lookback = {} if lookback_days is None else {"lookback_days": lookback_days}
+    pipeline = make_pipeline(settings)
+    recovered = finish_pending(pipeline)
     source = slack_source(
         channels=[channel["id"] for channel in channels],
         channel_list=channels,
         start_date=start,
         end_date=end,
         stats=stats,
+        into_empty_table=settings.append_into_empty and not has_messages(pipeline),
         **lookback,
         **workspace_access(settings),
     ).with_resources("messages")
-    loaded = load(make_pipeline(settings), source)
+    loaded = load(pipeline, source)
+    loaded["recovered_packages"] = recovered + loaded["recovered_packages"]
     return {**loaded, "stats": stats.as_dict()}
 
 

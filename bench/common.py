@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -20,6 +21,7 @@ os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 # The memory settings run.sh and prefect.yaml give a run, for the loads in child processes.
 os.environ.setdefault("MALLOC_ARENA_MAX", "2")
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -132,6 +134,45 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+class RssSampler:
+    """Samples this process's RSS every `interval` s on a thread, to name the stage where the
+    peak happens (`ru_maxrss` gives only the peak). Use as a context manager."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.samples: List[tuple] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/self/statm") as statm:
+            while not self._stop.is_set():
+                statm.seek(0)
+                resident = int(statm.read().split()[1]) * page / 2**20
+                self.samples.append((time.time(), resident))
+                self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_by_stage(self, pipeline: Any) -> Dict[str, float]:
+        """Highest sampled RSS (MB) within each of extract/normalize/load of the last run."""
+        out: Dict[str, float] = {}
+        trace = pipeline.last_trace
+        for step in trace.steps if trace else []:
+            if step.step in ("extract", "normalize", "load") and step.finished_at:
+                lo, hi = step.started_at.timestamp(), step.finished_at.timestamp()
+                inside = [rss for t, rss in self.samples if lo <= t <= hi]
+                out[step.step] = round(max(inside, default=0.0), 1)
+        return out
+
+
 def stage_seconds(pipeline: Any) -> Dict[str, float]:
     """Durations of extract/normalize/load of the pipeline's last run."""
     out: Dict[str, float] = {}
@@ -146,14 +187,17 @@ def load_job(
     base_url: str, pipelines_dir: str, name: str, source_kwargs: Dict[str, Any]
 ) -> Dict[str, Any]:
     """Run one dlt load (runs in the child process); return timings, calls, rows and peak RSS."""
-    from orchestration.loading import preferred_file_format
+    from orchestration.loading import has_messages, preferred_file_format
     from slack_source import RunStats, slack_source
 
     stats = RunStats()
     pipeline = make_pipeline(pipelines_dir, name)
+    # as the flow's history task does: a first load into an empty table appends
+    source_kwargs = {"into_empty_table": not has_messages(pipeline), **source_kwargs}
     source = slack_source(access_token=TOKEN, api_base_url=base_url, stats=stats, **source_kwargs)
     started, cpu_started = time.perf_counter(), time.process_time()
-    info = pipeline.run(source, loader_file_format=preferred_file_format(pipeline))
+    with RssSampler() as rss:
+        info = pipeline.run(source, loader_file_format=preferred_file_format(pipeline))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     info.raise_on_failed_jobs()
     rows = pipeline.last_trace.last_normalize_info.row_counts
@@ -166,6 +210,7 @@ def load_job(
         "skipped_channels": dict(stats.skipped_channels),
         "stages": stage_seconds(pipeline),
         "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb_by_stage": rss.peak_by_stage(pipeline),
     }
 
 
@@ -241,6 +286,7 @@ def load_figures(
         "cpu_s": round(run["cpu_s"], 3),
         rate_key: round(loaded / run["wall_s"], 1),
         "peak_rss_mb": round(run["peak_rss_mb"], 1),
+        **{f"peak_rss_mb_{k}": v for k, v in run.get("peak_rss_mb_by_stage", {}).items()},
         **{f"stage_{k}": v for k, v in run["stages"].items()},
     }
     if messages >= 1_000_000:

@@ -17,6 +17,7 @@ RUNS = [
     ("incremental_day", [*SMALL, "--name", "smoke_incremental_day"]),
     ("throughput", ["--channels", "6", "--messages", "1000", "--name", "smoke_throughput"]),
     ("prefect_overhead", ["--channels", "6", "--messages", "1000", "--name", "smoke_prefect"]),
+    ("bare_fetch_ratio", ["--channels", "6", "--messages", "1000", "--name", "smoke_bare_fetch"]),
     ("export_import", ["--channels", "6", "--messages", "1000", "--name", "smoke_export_import"]),
 ]
 

@@ -14,31 +14,17 @@ Order of work, so that bad input writes nothing:
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-import dlt
-from dlt.common.destination.exceptions import DestinationUndefinedEntity
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
-
 from slack_source.export import slack_export_source
 from slack_source.export_archive import ExportLayout, SlackExportError, open_export
 from slack_source.run_stats import RunStats
 
-from .loading import load, make_pipeline
+from .loading import has_messages, load, make_pipeline
 from .settings import RunSettings
 
 
 def check_export(path: "str | Path") -> ExportLayout:
     """Everything that can be decided without reading a message (see the module docstring)."""
     return open_export(path)
-
-
-def has_messages(pipeline: dlt.Pipeline) -> bool:
-    """Whether the destination's `messages` table holds a row (a read; nothing is created)."""
-    try:
-        with pipeline.sql_client() as client:
-            table = client.make_qualified_table_name("messages")
-            return bool(client.execute_sql(f"SELECT 1 FROM {table} LIMIT 1"))
-    except (DestinationUndefinedEntity, DatabaseUndefinedRelation):
-        return False
 
 
 def import_export(

@@ -9,8 +9,10 @@ import threading
 from typing import Any, Dict, List, Optional
 
 import dlt
+from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime.collector import LogCollector
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.extract.source import DltSource
 
 from slack_source.bigquery_layout import apply_bigquery_layout
@@ -69,6 +71,16 @@ def finish_pending(pipeline: dlt.Pipeline) -> List[str]:
         pipeline.normalize()
     pipeline.load().raise_on_failed_jobs()
     return extracted + normalized
+
+
+def has_messages(pipeline: dlt.Pipeline) -> bool:
+    """Whether the destination's `messages` table holds a row (a read; nothing is created)."""
+    try:
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name("messages")
+            return bool(client.execute_sql(f"SELECT 1 FROM {table} LIMIT 1"))
+    except (DestinationUndefinedEntity, DatabaseUndefinedRelation):
+        return False
 
 
 def load(pipeline: dlt.Pipeline, source: DltSource) -> Dict[str, Any]:

@@ -43,6 +43,9 @@ class RunSettings(BaseConfiguration):
     workspace_names: Optional[List[str]] = None
     workspace: Optional[str] = None
     duckdb_file: Optional[str] = None  # default: destination.duckdb.credentials
+    # A first backfill into an empty `messages` table appends instead of merging (same rows,
+    # about a third less wall: no staging copy); false always merges.
+    append_into_empty: bool = True
 
 
 def load_run_settings() -> RunSettings:

@@ -276,3 +276,25 @@ def make_channels(
             )
         )
     return channels
+
+
+# The short profile Slack attaches to a human user's message (history, replies, exports).
+USER_PROFILE_FIELDS = ("avatar_hash", "image_72", "first_name", "real_name", "display_name")
+
+
+def user_profiles(users: list[dict]) -> dict[str, dict]:
+    """The short ``user_profile`` an export attaches to each human user's message."""
+    out: dict[str, dict] = {}
+    for user in users:
+        if user.get("is_bot") or user["id"] == "USLACKBOT":
+            continue
+        profile = user.get("profile", {})
+        short = {key: profile.get(key, "") for key in USER_PROFILE_FIELDS}
+        short.update(
+            team=user.get("team_id"),
+            name=user.get("name"),
+            is_restricted=user.get("is_restricted", False),
+            is_ultra_restricted=user.get("is_ultra_restricted", False),
+        )
+        out[user["id"]] = short
+    return out

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import orjson
 
+from .directory import user_profiles
 from .rng import US_PER_S
 from .workspace import Workspace
 
 # Slack pretty-prints its export files; 2 spaces is what orjson offers (Slack uses 4).
 JSON_OPTIONS = orjson.OPT_INDENT_2
-USER_PROFILE_FIELDS = ("avatar_hash", "image_72", "first_name", "real_name", "display_name")
 
 
 @dataclass
@@ -61,24 +61,6 @@ def channel_entry(channel: dict, members: list[str]) -> dict:
         "topic": channel["topic"],
         "purpose": channel["purpose"],
     }
-
-
-def user_profiles(users: list[dict]) -> dict[str, dict]:
-    """The short ``user_profile`` an export attaches to each human user's message."""
-    out: dict[str, dict] = {}
-    for user in users:
-        if user.get("is_bot") or user["id"] == "USLACKBOT":
-            continue
-        profile = user.get("profile", {})
-        short = {key: profile.get(key, "") for key in USER_PROFILE_FIELDS}
-        short.update(
-            team=user.get("team_id"),
-            name=user.get("name"),
-            is_restricted=user.get("is_restricted", False),
-            is_ultra_restricted=user.get("is_ultra_restricted", False),
-        )
-        out[user["id"]] = short
-    return out
 
 
 def _day_bounds(start: date | None, end: date | None) -> tuple[int, int | None]:

@@ -142,7 +142,14 @@ class _BodyBuilder:
 class ContentGenerator:
     """Renders generated messages; every field is a function of ``(channel key, ts)``."""
 
-    def __init__(self, seed: int, team: Team, authors: list[str], now_us: int) -> None:
+    def __init__(
+        self,
+        seed: int,
+        team: Team,
+        authors: list[str],
+        now_us: int,
+        profiles: dict[str, dict] | None = None,
+    ) -> None:
         rng = random.Random(hash_of(seed, 50))
         builder = _BodyBuilder(rng, authors)
         self.seed = seed
@@ -152,6 +159,10 @@ class ContentGenerator:
         self.bodies = [builder.body() for _ in range(POOL_SIZE)]
         self.team_id = team.id
         self.n_authors = len(authors)
+        # Slack attaches the author's short profile to every human user's message (~230 bytes
+        # of the wire JSON); serialised once per author, embedded as a Fragment on the wire.
+        raws = [orjson.dumps(p) if p else None for p in ((profiles or {}).get(a) for a in authors)]
+        self.profiles = [(raw, orjson.Fragment(raw)) if raw else None for raw in raws]
         # client_msg_id = one of 256 UUID-shaped prefixes + 12 hex digits of the message hash
         self.uuid_prefixes = [uuid_from(rng.getrandbits(64))[:24] for _ in range(256)]
         sets = [self._reaction_set(rng) for _ in range(REACTION_POOL)]
@@ -168,7 +179,8 @@ class ContentGenerator:
 
     def _user_message(self, h: int, ts_us: int, ts: str, wire: bool) -> dict:
         body = self.bodies[(h >> 20) & (POOL_SIZE - 1)]
-        user = self.authors[(h >> 8) % self.n_authors]
+        author = (h >> 8) % self.n_authors
+        user = self.authors[author]
         msg = {
             "type": "message",
             "user": user,
@@ -176,8 +188,11 @@ class ContentGenerator:
             "ts": ts,
             "client_msg_id": self.uuid_prefixes[(h >> 48) & 255] + f"{h & 0xFFFFFFFFFFFF:012x}",
             "team": self.team_id,
-            "blocks": body.blocks_fragment if wire else orjson.loads(body.blocks_json),
         }
+        profile = self.profiles[author] if self.profiles else None
+        if profile is not None:
+            msg["user_profile"] = profile[1] if wire else orjson.loads(profile[0])
+        msg["blocks"] = body.blocks_fragment if wire else orjson.loads(body.blocks_json)
         features = (h >> 30) & 0x3FF  # 10 bits: one roll, features are rare
         if features < 290:
             if features < 51:  # ~5%

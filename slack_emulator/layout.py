@@ -13,6 +13,13 @@ from .rng import MASK64, US_PER_S, hash_of, mix64
 
 BROADCAST_PERCENT = 6
 LATE_THREAD_PROBABILITY = 0.15
+# Thread sizes have a long tail, as in real workspaces: a few busy channels (Pareto "chattiness"
+# per channel) and, within a channel, Pareto-weighted threads; at 100k messages in 2,000 threads
+# the largest hold several hundred replies (an independent Slack server's longest was 862).
+CHANNEL_CHATTINESS_ALPHA = 1.5
+CHANNEL_CHATTINESS_CAP = 20.0
+THREAD_WEIGHT_ALPHA = 1.1
+THREAD_WEIGHT_CAP = 200.0
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,11 @@ def plan_counts(
     weights = [2.0] + [0.5 + rng.random() for _ in range(n_channels - 1)]
     top_counts = split(tops, weights)
     thread_counts = split(threads, [float(c) for c in top_counts], caps=top_counts)
-    extra = split(replies - threads, [float(t) for t in thread_counts])
+    chattiness = [
+        t * min(rng.paretovariate(CHANNEL_CHATTINESS_ALPHA), CHANNEL_CHATTINESS_CAP)
+        for t in thread_counts
+    ]
+    extra = split(replies - threads, chattiness)
     return [(c, t, t + e) for c, t, e in zip(top_counts, thread_counts, extra, strict=True)]
 
 
@@ -126,7 +137,7 @@ def plan_channel(
         return plan
     rng = random.Random(hash_of(seed, 40, index))
     parents = sorted(rng.sample(range(n_top), n_threads))
-    weights = [min(rng.paretovariate(1.2), 60.0) for _ in parents]
+    weights = [min(rng.paretovariate(THREAD_WEIGHT_ALPHA), THREAD_WEIGHT_CAP) for _ in parents]
     sizes = [1 + e for e in split(n_replies - n_threads, weights)]
     reply_parent = plan.reply_parent
     max_ts = plan.max_ts

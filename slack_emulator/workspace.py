@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from .config import WorkspaceSpec
-from .directory import SLACKBOT_ID, ChannelInfo, Team, make_channels, make_team, make_users
+from .directory import (
+    SLACKBOT_ID,
+    ChannelInfo,
+    Team,
+    make_channels,
+    make_team,
+    make_users,
+    user_profiles,
+)
 from .generator import ContentGenerator, blocks_for_text
 from .layout import ChannelPlan, Timeline, is_broadcast, plan_channel, plan_counts
 from .rng import US_PER_S, fmt_ts, hash_of, parse_ts, slack_id
@@ -75,7 +83,9 @@ class Workspace:
         self._users = make_users(spec, self.team, now_s)
         humans = self._users[: spec.users]
         self._default_user = next((u["id"] for u in humans if not u["deleted"]), humans[0]["id"])
-        self.gen = ContentGenerator(spec.seed, self.team, [u["id"] for u in humans], self.now_us)
+        self.gen = ContentGenerator(
+            spec.seed, self.team, [u["id"] for u in humans], self.now_us, user_profiles(humans)
+        )
         infos = make_channels(spec, self.team, humans, now_s)
         counts = plan_counts(spec.seed, len(infos), spec.messages, spec.threads)
         start_us = self.now_us - int(spec.days * 86400 * US_PER_S)

@@ -31,7 +31,7 @@ from .arrow_pages import quiet_arrow_hint_notices
 from .export_archive import open_export, users
 from .export_pages import DayFileReader, batches, scrub_json_column
 from .handover import ChannelPosition
-from .pii import check_pii_mode, pseudonymize_users
+from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
 from .run_stats import RunStats
 from .settings import DEFAULT_LOOKBACK_DAYS, DEFAULT_MAX_LOOKBACK_DAYS, MESSAGE_JSON_COLUMNS
 
@@ -120,6 +120,7 @@ def slack_export_source(
         read."""
         state = dlt.current.source_state()
         profile_map = pseudonymize_users(pii_mode, pii_salt)
+        message_map = pseudonymize_messages(pii_mode, pii_salt)
         with zipfile.ZipFile(layout.path) as archive, DayFileReader(json_columns) as reader:
             for conversation in layout.conversations:
                 position = ChannelPosition(lookback_seconds, mark_seconds)
@@ -134,6 +135,7 @@ def slack_export_source(
                     position.observe(table.select(observed).to_pylist())
                     if pii_mode != "off":
                         table = scrub_json_column(table, "user_profile", profile_map)
+                        table = scrub_json_column(table, "root", message_map)
                     count += table.num_rows
                     for offset in range(0, table.num_rows, ITEM_ROWS):
                         yield table.slice(offset, ITEM_ROWS)  # zero-copy

@@ -89,13 +89,20 @@ def pseudonymize_users(mode: str = "off", salt: Optional[str] = None) -> Callabl
 
 
 def pseudonymize_messages(mode: str = "off", salt: Optional[str] = None) -> Callable[[Row], Row]:
-    """Same map for message rows: only their `user_profile` holds personal fields; cheap
-    for rows without one (returned unchanged)."""
+    """Same map for message rows: their `user_profile` holds personal fields, and so does the
+    parent's copy inside a broadcast's `root`; cheap for rows without either (returned
+    unchanged)."""
     users_map = pseudonymize_users(mode, salt)
 
     def scrub(row: Row) -> Row:
-        if isinstance(row, dict) and isinstance(row.get("user_profile"), dict):
-            return {**row, "user_profile": users_map(row["user_profile"])}
-        return row
+        if not isinstance(row, dict):
+            return row
+        out = row
+        if isinstance(row.get("user_profile"), dict):
+            out = {**out, "user_profile": users_map(row["user_profile"])}
+        root = row.get("root")
+        if isinstance(root, dict) and isinstance(root.get("user_profile"), dict):
+            out = {**out, "root": {**root, "user_profile": users_map(root["user_profile"])}}
+        return out
 
     return scrub

@@ -164,3 +164,15 @@ def test_message_user_profile_is_scrubbed_and_rows_are_copied() -> None:
     assert dropped["user_profile"] == {"image_72": "x"}
     plain = {"channel_id": "C1", "ts": "2.0"}
     assert pseudonymize_messages("hash", SALT)(plain) is plain
+
+
+def test_broadcast_root_user_profile_is_scrubbed() -> None:
+    """A thread_broadcast carries its parent in `root`, the parent's `user_profile` with it."""
+    profile = {"real_name": "Ada Lovelace", "name": "ada", "image_72": "x"}
+    root = {"ts": "1.0", "user_profile": profile}
+    row = {"ts": "2.0", "subtype": "thread_broadcast", "root": root}
+    hashed = pseudonymize_messages("hash", SALT)(row)
+    assert len(hashed["root"]["user_profile"]["real_name"]) == 64
+    assert hashed["root"]["ts"] == "1.0"
+    assert row["root"]["user_profile"]["real_name"] == "Ada Lovelace"  # not changed in place
+    assert pseudonymize_messages("drop")(row)["root"]["user_profile"] == {"image_72": "x"}

@@ -94,6 +94,23 @@ def test_reactions_match_ground_truth(emulator, tmp_path):
     assert loaded == expected
 
 
+def test_backfill_appended_into_empty_table_then_merged_equals_ground_truth(emulator, tmp_path):
+    """`into_empty_table`: the first load appends (no merge), the next one merges as usual;
+    after both every message is there once, exactly as Slack has it."""
+    workspace, server = emulator
+    pipeline = make_test_pipeline(tmp_path)
+    backfill(pipeline, server, into_empty_table=True)
+    schema = pipeline.default_schema.get_table("messages")
+    assert schema["write_disposition"] == "append"
+    backfill(pipeline, server)
+    truth = truth_messages(workspace, readable_channel_ids(workspace))
+    assert loaded_messages(pipeline) == truth
+    total, distinct = query(
+        pipeline, f"SELECT COUNT(*), COUNT(DISTINCT (channel_id, ts)) FROM {DATASET}.messages"
+    )[0]
+    assert total == distinct == len(truth)
+
+
 def test_second_identical_run_adds_no_rows_and_fetches_no_threads(emulator, tmp_path):
     _, server = emulator
     pipeline = make_test_pipeline(tmp_path)

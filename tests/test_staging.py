@@ -17,7 +17,10 @@ STAGING = f"{DATASET}_staging"
 
 
 @pytest.fixture
-def flow(prefect_harness):
+def flow(prefect_harness, monkeypatch):
+    """The flow with every load merged: a first backfill would append `messages` into the empty
+    table without staging (`append_into_empty`); these tests are about what a merge leaves."""
+    monkeypatch.setenv("SLACK_PIPELINE__APPEND_INTO_EMPTY", "false")
     from slack_pipeline_with_prefect import slack_pipeline
 
     return slack_pipeline
