@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from prefect import flow, get_run_logger, task
 
-from orchestration.loading import finish_pending, has_messages, load, make_pipeline
+from orchestration.loading import load, load_messages, make_pipeline
 from orchestration.preflight import slack_access
 from orchestration.retry_policy import retry_only_transient
 from orchestration.run_logs import attach_dlt_logs, flush_run_logs
@@ -70,27 +70,24 @@ def get_channel_history(
     end: Optional[datetime] = None,
     lookback_days: Optional[float] = None,
 ) -> Dict[str, Any]:
-    """Load history and changed threads of a batch of channels in one dlt run.
-
-    Into an empty `messages` table (a first backfill) rows are appended, not merged
-    (`append_into_empty`): checked after a killed run's packages are finished, which may have
-    written rows."""
+    """Load history and changed threads of a batch of channels in one dlt run (appended
+    instead of merged into an empty `messages` table: `append_into_empty`)."""
     stats = RunStats()
     lookback = {} if lookback_days is None else {"lookback_days": lookback_days}
-    pipeline = make_pipeline(settings)
-    recovered = finish_pending(pipeline)
-    source = slack_source(
-        channels=[channel["id"] for channel in channels],
-        channel_list=channels,
-        start_date=start,
-        end_date=end,
-        stats=stats,
-        into_empty_table=settings.append_into_empty and not has_messages(pipeline),
-        **lookback,
-        **workspace_access(settings),
-    ).with_resources("messages")
-    loaded = load(pipeline, source)
-    loaded["recovered_packages"] = recovered + loaded["recovered_packages"]
+
+    def history(into_empty_table: bool) -> Any:
+        return slack_source(
+            channels=[channel["id"] for channel in channels],
+            channel_list=channels,
+            start_date=start,
+            end_date=end,
+            stats=stats,
+            into_empty_table=into_empty_table,
+            **lookback,
+            **workspace_access(settings),
+        ).with_resources("messages")
+
+    loaded = load_messages(make_pipeline(settings), history, settings.append_into_empty)
     return {**loaded, "stats": stats.as_dict()}
 
 

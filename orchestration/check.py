@@ -11,6 +11,7 @@ from typing import Any, Dict, List
 import dlt
 
 from slack_source import SlackAccess, check_access, list_channels, make_client, needed_scopes
+from slack_source.channels import access_of, name_of
 from slack_source.preflight import OPTIONAL_SCOPES
 
 from .preflight import PREFLIGHT_ATTEMPTS, join_public_channels
@@ -21,13 +22,7 @@ def channel_plan(channels: List[Dict[str, Any]], join: bool) -> Dict[str, List[s
     """Channel names by what a run does with them: read, join then read, or skip."""
     plan: Dict[str, List[str]] = {"read": [], "join": [], "skip": []}
     for channel in channels:
-        name = "#" + str(channel.get("name", channel["id"]))
-        if channel.get("is_member") is not False:
-            plan["read"].append(name)
-        elif join and not channel.get("is_private"):
-            plan["join"].append(name)
-        else:
-            plan["skip"].append(name)
+        plan[access_of(channel, join)].append("#" + name_of(channel))
     return plan
 
 

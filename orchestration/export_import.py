@@ -18,7 +18,7 @@ from slack_source.export import slack_export_source
 from slack_source.export_archive import ExportLayout, SlackExportError, open_export
 from slack_source.run_stats import RunStats
 
-from .loading import has_messages, load, make_pipeline
+from .loading import load_messages, make_pipeline
 from .settings import RunSettings
 
 
@@ -41,9 +41,15 @@ def import_export(
     layout = layout or check_export(path)
     stats = RunStats()
     pipeline = make_pipeline(settings)
-    source_kwargs.setdefault("into_empty_table", not has_messages(pipeline))
-    source = slack_export_source(str(path), layout=layout, stats=stats, **source_kwargs)
-    result = {**load(pipeline, source), "stats": stats.as_dict()}
+
+    def export(into_empty_table: bool) -> Any:
+        kwargs = {"into_empty_table": into_empty_table, **source_kwargs}
+        return slack_export_source(str(path), layout=layout, stats=stats, **kwargs)
+
+    result = {
+        **load_messages(pipeline, export, settings.append_into_empty),
+        "stats": stats.as_dict(),
+    }
     result["stats"]["day_files"] = layout.day_files
     return result
 

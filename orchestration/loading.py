@@ -6,7 +6,7 @@ state, and DuckDB allows one writer per file.
 
 import logging
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import dlt
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
@@ -88,16 +88,32 @@ def load(pipeline: dlt.Pipeline, source: DltSource) -> Dict[str, Any]:
 
     Returns `rows` (rows written per table by this load, dlt tables excluded) and
     `recovered_packages` (load ids finished for an earlier, interrupted run)."""
+    with _LOAD_LOCK:
+        recovered = finish_pending(pipeline)
+        return _run(pipeline, source, recovered)
+
+
+def load_messages(
+    pipeline: dlt.Pipeline, build: Callable[[bool], DltSource], append_into_empty: bool
+) -> Dict[str, Any]:
+    """`load` for a source of `messages`, built by `build(into_empty_table)`: into an empty
+    table (a first backfill) it appends instead of merging when `append_into_empty`. Decided
+    after a killed run's packages are finished, since those may write rows."""
+    with _LOAD_LOCK:
+        recovered = finish_pending(pipeline)
+        into_empty = append_into_empty and not has_messages(pipeline)
+        return _run(pipeline, build(into_empty), recovered)
+
+
+def _run(pipeline: dlt.Pipeline, source: DltSource, recovered: List[str]) -> Dict[str, Any]:
     # BigQuery: partition/cluster hints (issue "BigQuery for real"); DuckDB path unchanged.
     if pipeline.destination is not None and pipeline.destination.destination_name == "bigquery":
         apply_bigquery_layout(source)
-    with _LOAD_LOCK:
-        recovered = finish_pending(pipeline)
-        info: LoadInfo = pipeline.run(source, loader_file_format=preferred_file_format(pipeline))
-        info.raise_on_failed_jobs()
-        trace = pipeline.last_trace
-        normalized = trace.last_normalize_info if trace else None
-        counts = normalized.row_counts if normalized else {}
+    info: LoadInfo = pipeline.run(source, loader_file_format=preferred_file_format(pipeline))
+    info.raise_on_failed_jobs()
+    trace = pipeline.last_trace
+    normalized = trace.last_normalize_info if trace else None
+    counts = normalized.row_counts if normalized else {}
     rows = {table: n for table, n in counts.items() if not table.startswith("_dlt")}
     return {"rows": rows, "recovered_packages": recovered}
 

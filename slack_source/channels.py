@@ -62,6 +62,17 @@ def name_of(channel: Dict[str, Any]) -> str:
     return str(channel.get("name", channel["id"]))
 
 
+def access_of(channel: Dict[str, Any], join_public_channels: bool) -> str:
+    """What a run does with a listed channel: `read` it, `join` it first, or `skip` it (the bot
+    is not in it and may not join). Unknown membership (a caller-given list) reads: the history
+    call decides."""
+    if channel.get("is_member") is not False:
+        return "read"
+    if join_public_channels and not channel.get("is_private"):
+        return "join"
+    return "skip"
+
+
 def fail_channel(stats: RunStats, name: str, error: BaseException) -> None:
     """Retries exhausted for one channel's history or thread replies: report it and go on with
     the others; its state stays where it was, so the next run reads it again."""
@@ -84,12 +95,11 @@ def open_history(
     that a refusal is decided before any row is yielded; the remaining pages stream lazily.
     """
     name = name_of(channel)
-    joined = False
-    if channel.get("is_member") is False:
-        joined = _join(client, channel, join_public_channels, stats)
-        if not joined:
-            _skip(stats, name, "not_in_channel")
-            return None
+    access = access_of(channel, join_public_channels)
+    if access == "skip":
+        _skip(stats, name, "not_in_channel")
+        return None
+    joined = access == "join" and _join(client, channel, join_public_channels, stats)
     while True:
         pages = client.pages("conversations.history", window.params(channel["id"]))
         try:

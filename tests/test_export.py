@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.export_import import has_messages
-from orchestration.loading import load
+from orchestration.loading import load_messages
 from slack_emulator.export import write_export
 from slack_source.export import slack_export_source
 from slack_source.export_archive import SlackExportError, open_export
@@ -46,9 +45,13 @@ def end_of(day) -> float:
 
 def import_zip(pipeline, path, **kwargs):
     """As `import_export` does: appended into an empty `messages` table, merged otherwise."""
-    kwargs.setdefault("into_empty_table", not has_messages(pipeline))
-    source = slack_export_source(str(path), lookback_days=LOOKBACK_DAYS, **kwargs)
-    return load(pipeline, source)["rows"]
+
+    def export(into_empty_table):
+        return slack_export_source(
+            str(path), lookback_days=LOOKBACK_DAYS, into_empty_table=into_empty_table, **kwargs
+        )
+
+    return load_messages(pipeline, export, append_into_empty=True)["rows"]
 
 
 def daily_run(pipeline, server, **kwargs):
