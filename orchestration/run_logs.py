@@ -7,7 +7,7 @@ handler itself when it starts, whatever started it (serve, a worker, a container
 
 dlt formats the first handler it finds on its logger with its own pipe-separated line
 (`time|[LEVEL]|pid|thread|dlt|file|...`); the run logs get the message alone, like Prefect's
-own records, while dlt's console handler keeps dlt's format.
+own records; on the console dlt shows its warnings and errors in its own format.
 """
 
 import logging
@@ -51,8 +51,12 @@ def attach_dlt_logs() -> None:
             return
         if type(handler) is APILogHandler:  # from PREFECT_LOGGING_EXTRA_LOGGERS: one is enough
             logger.removeHandler(handler)
-    if not logger.handlers:  # dlt formats the first handler: let it be dlt's own console one
-        logger.addHandler(logging.StreamHandler())
+    if not logger.handlers:
+        # dlt formats the first handler it finds: let it be a console one, for warnings and
+        # errors only (the run's logs get every line; the console is not flooded by dlt's INFO)
+        console = logging.StreamHandler()
+        console.setLevel(logging.WARNING)
+        logger.addHandler(console)
     logger.addHandler(RunLogHandler(flow_run_id))
 
 
