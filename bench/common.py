@@ -119,9 +119,11 @@ def make_pipeline(pipelines_dir: str, name: str) -> Any:
     """A dlt pipeline writing to a DuckDB file inside `pipelines_dir`."""
     import dlt
 
+    from orchestration.loading import duckdb_destination
+
     return dlt.pipeline(
         pipeline_name=name,
-        destination=dlt.destinations.duckdb(str(Path(pipelines_dir) / f"{name}.duckdb")),
+        destination=duckdb_destination(str(Path(pipelines_dir) / f"{name}.duckdb")),
         dataset_name="slack",
         pipelines_dir=pipelines_dir,
     )

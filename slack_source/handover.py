@@ -3,9 +3,9 @@
 The daily run keeps, per channel (see `history` and `threads`):
 - `state["channels"][channel_id]["newest_ts"]`: the newest top-level `ts` loaded; the next run
   re-reads history from `newest_ts - lookback`;
-- `state["channels"][channel_id]["recent"]`: top-level `ts` values inside that window (a value
-  remembered but no longer returned by Slack is a deleted message);
-- `state["threads"][channel_id][parent_ts] = [latest_reply, reply_count, [reply ts]]`: what was
+- `state["channels"][channel_id]["recent"]`: top-level `ts` values inside that window, packed
+  (`pack_ts`; a value remembered but no longer returned by Slack is a deleted message);
+- `state["threads"][channel_id][parent_ts] = [latest_reply, reply_count, "reply ts ..."]`: what was
   loaded of each thread the daily run can still re-read (`max_lookback_days`): a parent whose
   pair moved gets `conversations.replies`, and a reply missing from a full read is deleted.
 
@@ -22,7 +22,7 @@ parent would claim replies nobody loaded.
 from collections import deque
 from typing import Any, Deque, Dict, Iterable, List, Optional
 
-from .message_rows import shift_ts
+from .message_rows import pack_ts, shift_ts, unpack_ts
 from .threads import ThreadMark
 
 State = Dict[str, Any]
@@ -47,9 +47,9 @@ def advance_channel_state(
     known = channel_state.get("newest_ts")
     newest = newest_ts if known is None or newest_ts > known else known
     cutoff = window_start(newest, lookback_seconds)
-    remembered = set(channel_state.get("recent", ())) | set(top_level_ts)
+    remembered = set(unpack_ts(channel_state.get("recent"))) | set(top_level_ts)
     channel_state["newest_ts"] = newest
-    channel_state["recent"] = sorted(ts for ts in remembered if ts > cutoff)
+    channel_state["recent"] = pack_ts(ts for ts in remembered if ts > cutoff)
 
 
 def newer_mark(known: Optional[ThreadMark], imported: ThreadMark) -> ThreadMark:
@@ -150,7 +150,7 @@ class ChannelPosition:
 
     def marks(self) -> Dict[str, ThreadMark]:
         """Marks of the threads whose replies the export holds."""
-        return {ts: [m[0], m[1], sorted(m[2])] for ts, m in self.threads.items() if m[1]}
+        return {ts: [m[0], m[1], pack_ts(m[2])] for ts, m in self.threads.items() if m[1]}
 
     def write(self, state: State, channel_id: str) -> None:
         hand_over(

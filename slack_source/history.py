@@ -1,19 +1,19 @@
 """Channel history with a lookback window: what to re-read, what was deleted, what to remember.
 
 Per channel the state keeps the newest top-level `ts` loaded and the top-level `ts` values of
-the range the last daily run read. Each daily run re-reads at least `lookback_days` back from
-the newest `ts`, and finishes the page that reaches that point: the first page (up to 999
-messages) is paid for anyway, and in a quiet channel it reaches weeks further back at no extra
-call, up to `max_lookback_days`. Edits, reply counts and reactions in the range read are
-refreshed by merge, and a `ts` remembered inside that range but no longer returned is a
-deleted message.
+the range the last daily run read (`recent`, packed into one string by `pack_ts`). Each daily
+run re-reads at least `lookback_days` back from the newest `ts`, and finishes the page that
+reaches that point: the first page (up to 999 messages) is paid for anyway, and in a quiet
+channel it reaches weeks further back at no extra call, up to `max_lookback_days`. Edits,
+reply counts and reactions in the range read are refreshed by merge, and a `ts` remembered
+inside that range but no longer returned is a deleted message.
 """
 
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Set
 
-from .message_rows import deletion_row, shift_ts, to_rows
+from .message_rows import deletion_row, pack_ts, shift_ts, to_rows, unpack_ts
 
 ONE_MICROSECOND = 0.000001
 
@@ -76,7 +76,7 @@ class ChannelHistoryReader:
         self.window = window
         self.state = channel_state
         self.lookback_seconds = lookback_seconds
-        self.remembered: Set[str] = set(channel_state.get("recent", ()))
+        self.remembered: Set[str] = set(unpack_ts(channel_state.get("recent")))
         self.newest: Optional[str] = channel_state.get("newest_ts")
         self.seen: Set[str] = set()
         # Exclusive lower bound of what was actually read: the window's, unless the read
@@ -129,7 +129,7 @@ class ChannelHistoryReader:
                 cutoff = shift_ts(self.newest, -self.lookback_seconds)
             keep = (self.remembered - set(deleted)) | self.seen
             self.state["newest_ts"] = self.newest
-            self.state["recent"] = sorted(ts for ts in keep if ts > cutoff)
+            self.state["recent"] = pack_ts(ts for ts in keep if ts > cutoff)
         return [deletion_row(self.channel_id, ts) for ts in deleted]
 
 

@@ -9,10 +9,10 @@ added, in full when some went missing, so that deleted replies are removed too.
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from .client import RETRYABLE, SlackClient
-from .message_rows import deletion_row, is_thread_parent, to_rows
+from .message_rows import deletion_row, is_thread_parent, pack_ts, to_rows, unpack_ts
 from .run_stats import RunStats
 
 THREAD_FETCH_WORKERS = 4
@@ -27,19 +27,20 @@ THREAD_PARENT_COLUMNS = (
     "is_deleted",
 )
 
-# [latest_reply, reply_count, [ts of the replies loaded]]: a list so it survives dlt's JSON
-# state. Marks written before reply lists existed have two elements; they still work, they
-# only cannot name deleted replies until the thread is fetched once more.
+# [latest_reply, reply_count, "ts of the replies loaded"] (`pack_ts`): a list so it survives
+# dlt's JSON state. Marks written before reply lists existed have two elements; they still
+# work, they only cannot name deleted replies until the thread is fetched once more. Marks
+# whose reply list is a JSON list (before packing) are read as well.
 ThreadMark = List[Any]
 
 
-def mark_of(parent: Dict[str, Any], replies: Optional[List[str]] = None) -> ThreadMark:
+def mark_of(parent: Dict[str, Any], replies: Optional[Iterable[str]] = None) -> ThreadMark:
     mark: ThreadMark = [parent.get("latest_reply"), int(parent.get("reply_count") or 0)]
-    return mark if replies is None else [*mark, sorted(replies)]
+    return mark if replies is None else [*mark, pack_ts(replies)]
 
 
 def loaded_replies(known: Optional[ThreadMark]) -> Optional[List[str]]:
-    return list(known[2]) if known and len(known) > 2 else None
+    return unpack_ts(known[2]) if known and len(known) > 2 else None
 
 
 def replies_oldest(known: Optional[ThreadMark], now: ThreadMark) -> Optional[str]:
@@ -116,7 +117,7 @@ def fetch_thread(
     oldest = replies_oldest(known, now)
     rows, returned = _read_replies(client, parent, oldest, history_latest)
     if oldest and known is not None and int(known[1]) + returned == now[1]:
-        loaded = sorted(set(before or ()) | {row["ts"] for row in rows})
+        loaded = set(before or ()) | {row["ts"] for row in rows}
         return ThreadRead(rows, mark_of(parent, loaded), len(rows), 0)
     if oldest:  # replies were deleted as well as added: only a full read can tell which
         rows, returned = _read_replies(client, parent, None, history_latest)

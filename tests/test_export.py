@@ -16,6 +16,7 @@ from slack_emulator.export import write_export
 from slack_source.export import slack_export_source
 from slack_source.export_archive import SlackExportError, open_export
 from slack_source.handover import advance_channel_state, merge_thread_marks
+from slack_source.message_rows import unpack_ts
 from tests.conftest import (
     DATASET,
     loaded_messages,
@@ -248,7 +249,9 @@ def test_older_export_after_api_data_never_moves_state_back(slack_env, tmp_path)
     for channel_id in moved:
         before = channels_before[channel_id]
         assert state["channels"][channel_id]["newest_ts"] == before["newest_ts"]
-        assert set(before["recent"]) <= set(state["channels"][channel_id]["recent"])
+        assert set(unpack_ts(before["recent"])) <= set(
+            unpack_ts(state["channels"][channel_id]["recent"])
+        )
     for channel_id, marks in threads_before.items():
         for parent, mark in marks.items():
             assert state["threads"][channel_id][parent] == mark
@@ -263,13 +266,14 @@ def test_older_export_after_api_data_never_moves_state_back(slack_env, tmp_path)
 
 
 def test_state_helpers_only_move_forward():
+    # `recent` as a list: state written before `ts` lists were packed into one string
     state = {"newest_ts": "1700000100.000000", "recent": ["1700000050.000000"]}
     advance_channel_state(state, "1700000000.000000", ["1699999990.000000"], 86400)
     assert state["newest_ts"] == "1700000100.000000"
-    assert state["recent"] == ["1699999990.000000", "1700000050.000000"]
+    assert state["recent"] == "1699999990.000000 1700000050.000000"
     advance_channel_state(state, "1700090000.000000", ["1700090000.000000"], 3600)
     assert state["newest_ts"] == "1700090000.000000"
-    assert state["recent"] == ["1700090000.000000"]
+    assert state["recent"] == "1700090000.000000"
     threads = {"1.1": ["1.5", 3]}
     merge_thread_marks(threads, {"1.1": ["1.4", 2], "2.1": ["2.2", 1]})
     assert threads == {"1.1": ["1.5", 3], "2.1": ["2.2", 1]}

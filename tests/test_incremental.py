@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from slack_source import slack_source
+from slack_source.message_rows import unpack_ts
 from tests.conftest import (
     DATASET,
     TOKEN,
@@ -115,7 +116,7 @@ def test_unchanged_daily_run_makes_no_replies_call(backfilled):
     for channel_id, marks in state["threads"].items():
         window_start = float(state["channels"][channel_id]["newest_ts"]) - 90 * 86400
         assert all(float(ts) > window_start for ts in marks)
-        assert all(len(mark) == 3 and len(mark[2]) <= mark[1] for mark in marks.values())
+        assert all(len(mark) == 3 and len(unpack_ts(mark[2])) <= mark[1] for mark in marks.values())
         kept += len(marks)
     assert kept == run1_counts["conversations.replies"]
 

@@ -6,6 +6,7 @@ from typing import Any, Dict
 
 import pytest
 
+from slack_source.message_rows import unpack_ts
 from tests.conftest import (
     DATASET,
     load_source,
@@ -98,10 +99,26 @@ def thread_with_replies(workspace: Any, channel: str, at_least: int) -> str:
     pytest.skip(f"no thread with {at_least} replies")
 
 
+def as_unpacked_state(pipeline: Any) -> None:
+    """Rewrite the source state as releases before `pack_ts` wrote it: `ts` lists as lists."""
+    with pipeline.managed_state() as state:
+        slack = state["sources"]["slack"]
+        for channel_state in slack["channels"].values():
+            if "recent" in channel_state:
+                channel_state["recent"] = unpack_ts(channel_state["recent"])
+        for marks in slack["threads"].values():
+            for mark in marks.values():
+                assert isinstance(mark[2], str)  # packed now
+                mark[2] = unpack_ts(mark[2])
+
+
 @pytest.mark.parametrize("also_add", [False, True], ids=["deleted", "deleted_and_added"])
-def test_deleted_reply_is_removed_from_messages(slack_env, tmp_path, also_add):
+@pytest.mark.parametrize("state_format", ["packed", "lists"])
+def test_deleted_reply_is_removed_from_messages(slack_env, tmp_path, also_add, state_format):
     workspace, server = slack_env
     pipeline = backfill(workspace, server, tmp_path, QUIET)
+    if state_format == "lists":
+        as_unpacked_state(pipeline)
     channel = sorted(readable_channel_ids(workspace))[0]
     parent = thread_with_replies(workspace, channel, 2)
     gone = replies_of(workspace, channel, parent)[0]  # not the latest: latest_reply stays
