@@ -126,13 +126,10 @@ def slack_export_source(
                 position = ChannelPosition(lookback_seconds, mark_seconds)
                 previous: set = set()
                 count = 0
-                for batch in batches(archive, conversation.days):
-                    table = reader.page(archive, batch, conversation.id)
-                    if table is None:
-                        continue
+                days = list(batches(archive, conversation.days))
+                for table in reader.pages(archive, days, conversation.id):
                     table, previous = _unique(table, previous)
-                    observed = [c for c in POSITION_COLUMNS if c in table.column_names]
-                    position.observe(table.select(observed).to_pylist())
+                    position.observe(*(_column(table, name) for name in POSITION_COLUMNS))
                     if pii_mode != "off":
                         table = scrub_json_column(table, "user_profile", profile_map)
                         table = scrub_json_column(table, "root", message_map)
@@ -146,6 +143,13 @@ def slack_export_source(
     if pii_mode != "off":
         users_resource.add_map(pseudonymize_users(pii_mode, pii_salt))
     return users_resource, channels_resource, messages
+
+
+def _column(table: pa.Table, name: str) -> List[Any]:
+    """A column's values as a list; all None when no message on the page has the field."""
+    if name in table.column_names:
+        return table.column(name).to_pylist()
+    return [None] * table.num_rows
 
 
 def _unique(table: pa.Table, previous: set) -> Tuple[pa.Table, set]:

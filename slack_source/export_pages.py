@@ -15,13 +15,15 @@ rows of an import with the API path's, column by column):
   `channel_id` from the folder's entry in `channels.json`.
 
 DuckDB reads files, not ZIP members: each batch of day files of one channel is written to a
-private temporary folder, read, and deleted before the next batch (at most `BATCH_BYTES` on disk,
-never the export).
+private temporary folder, read, and deleted (at most two batches, `2 * BATCH_BYTES`, on disk,
+never the export). While DuckDB reads one batch, a second thread inflates the next: zlib releases
+the GIL, and inflating was a sixth of an import's wall done one after the other.
 """
 
 import shutil
 import tempfile
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
@@ -86,8 +88,11 @@ class DayFileReader:
         self.con = duckdb.connect(config={"threads": 2, "memory_limit": "128MB"})
         self.folder = Path(tempfile.mkdtemp(prefix="slack_export_"))
         self.types: Dict[str, str] = {}  # field -> column type, decided on first sight
+        self._inflater = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack_export")
+        self._staged = 0  # batches written so far: each gets its own file names
 
     def close(self) -> None:
+        self._inflater.shutdown(wait=True)
         self.con.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -97,29 +102,56 @@ class DayFileReader:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def page(
-        self, archive: zipfile.ZipFile, batch: List[str], channel_id: str
-    ) -> Optional[pa.Table]:
-        """One Arrow table of the batch's messages; `SlackExportError` naming a bad file. The
-        members are inflated one at a time into the temporary folder (never all in memory)."""
-        files = []
-        data = b""
+    def pages(
+        self, archive: zipfile.ZipFile, batches: Sequence[List[str]], channel_id: str
+    ) -> Iterator[pa.Table]:
+        """An Arrow table of each batch's messages, in order (batches of empty days give none);
+        `SlackExportError` naming a bad file. The next batch is inflated meanwhile."""
+        upcoming: Optional[Future] = None
+        try:
+            for i, batch in enumerate(batches):
+                staged = upcoming or self._inflater.submit(self._stage, archive, batch)
+                upcoming = None
+                files = staged.result()  # raises what inflating raised
+                if i + 1 < len(batches):
+                    upcoming = self._inflater.submit(self._stage, archive, batches[i + 1])
+                try:
+                    table = self._parse(archive, batch, files, channel_id)
+                finally:
+                    _unlink(files)
+                if table is not None:
+                    yield table
+        finally:
+            if upcoming is not None:  # stopped early: remove what was inflated ahead
+                _unlink(upcoming.result() if upcoming.exception() is None else [])
+
+    def _stage(self, archive: zipfile.ZipFile, batch: List[str]) -> List[Path]:
+        """Inflate a batch's members one at a time into the temporary folder (never all in
+        memory); days without messages are left out."""
+        self._staged += 1
+        files: List[Path] = []
         try:
             for i, member in enumerate(batch):
                 data = _read_member(archive, member)
                 if data.strip() == b"[]":
                     continue  # a day without messages
-                path = self.folder / f"{i:05d}.json"
+                path = self.folder / f"{self._staged:06d}-{i:05d}.json"
                 path.write_bytes(data)
                 files.append(path)
-            data = b""  # the last member's bytes are not needed while DuckDB reads
-            try:
-                return self._read([str(f) for f in files], channel_id) if files else None
-            except (duckdb.Error, SlackExportError) as error:
-                raise self._explain(archive, batch, error) from None
-        finally:
-            for path in files:
-                path.unlink(missing_ok=True)
+        except BaseException:
+            _unlink(files)
+            raise
+        return files
+
+    def _parse(
+        self, archive: zipfile.ZipFile, batch: List[str], files: List[Path], channel_id: str
+    ) -> Optional[pa.Table]:
+        if not files:
+            return None
+        try:
+            return self._read([str(f) for f in files], channel_id)
+        except (duckdb.Error, SlackExportError) as error:
+            raise self._explain(archive, batch, error) from None
 
     def _read(self, files: List[str], channel_id: str) -> pa.Table:
         keys = [
@@ -191,6 +223,11 @@ class DayFileReader:
         for member in batch:
             read_day(archive, member)  # raises naming the member
         return SlackExportError(f"a day file of {batch[0].rsplit('/', 1)[0]}/: {error}")
+
+
+def _unlink(files: List[Path]) -> None:
+    for path in files:
+        path.unlink(missing_ok=True)
 
 
 def _quoted(name: str) -> str:

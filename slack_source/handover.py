@@ -20,7 +20,7 @@ parent would claim replies nobody loaded.
 """
 
 from collections import deque
-from typing import Any, Deque, Dict, Iterable, List, Optional
+from typing import Any, Deque, Dict, Iterable, List, Optional, Sequence
 
 from .message_rows import pack_ts, shift_ts, unpack_ts
 from .threads import ThreadMark
@@ -106,12 +106,19 @@ class ChannelPosition:
         # parent ts -> [newest reply ts, replies, [ts of replies other than broadcasts]]
         self.threads: Dict[str, List[Any]] = {}
 
-    def observe(self, rows: List[Dict[str, Any]]) -> None:
-        """Rows of one day file (any order within the day)."""
+    def observe(
+        self,
+        ts_values: Sequence[str],
+        thread_ts_values: Sequence[Optional[str]],
+        reply_counts: Sequence[Optional[int]],
+        subtypes: Sequence[Optional[str]],
+    ) -> None:
+        """The messages of some day files as columns (any order within a day): taken column by
+        column from the Arrow page, which is a third of the cost of a dict per message."""
         threads = self.threads
-        for row in rows:
-            ts = row["ts"]
-            thread_ts = row.get("thread_ts")
+        for ts, thread_ts, reply_count, subtype in zip(
+            ts_values, thread_ts_values, reply_counts, subtypes, strict=True
+        ):
             if self.newest_any is None or ts > self.newest_any:
                 self.newest_any = ts
             reply = thread_ts is not None and thread_ts != ts
@@ -121,11 +128,11 @@ class ChannelPosition:
                     if mark[0] is None or ts > mark[0]:
                         mark[0] = ts
                     mark[1] += 1
-                    if row.get("subtype") != "thread_broadcast":  # history tracks broadcasts
+                    if subtype != "thread_broadcast":  # history tracks broadcasts
                         mark[2].append(ts)
-            elif thread_ts is not None and row.get("reply_count"):
+            elif thread_ts is not None and reply_count:
                 threads.setdefault(ts, [None, 0, []])
-            if not reply or row.get("subtype") == "thread_broadcast":
+            if not reply or subtype == "thread_broadcast":
                 self.tops.append(ts)
                 if self.newest_top is None or ts > self.newest_top:
                     self.newest_top = ts
