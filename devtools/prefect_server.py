@@ -19,6 +19,24 @@ from typing import Dict, Iterator, Optional
 import requests
 
 STARTUP_DEADLINE_SECONDS = 120.0
+# A server for one flow run (the demo): the services that record it stay on (task runs, events,
+# logs), the ones that act on schedules, workers, leases and automations are off. They only
+# slow its start-up (~0.5-1 s of ~5), and the scheduler would schedule the deployments of the
+# home's database meanwhile.
+ONE_RUN_SERVICES_OFF = (
+    "scheduler",
+    "late_runs",
+    "foreman",
+    "cancellation_cleanup",
+    "pause_expirations",
+    "repossessor",
+    "cleanup_reconciler",
+    "db_vacuum",
+    "triggers",
+)
+ONE_RUN_SERVER_SETTINGS = {
+    f"PREFECT_SERVER_SERVICES_{name.upper()}_ENABLED": "false" for name in ONE_RUN_SERVICES_OFF
+}
 # The repository: the server reads its settings (prefect.toml) from there.
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,9 +6,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
+from devtools.prefect_server import local_prefect_server
 from tests.conftest import DATASET, query
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,3 +40,26 @@ def test_demo_loads_the_workspace_and_reports_it(tmp_path: Path) -> None:
         assert "whole demo, Prefect's start-up included" in done.stdout
         database = output / "slack_demo.duckdb"
         assert query(database, f"SELECT COUNT(*) FROM {DATASET}.messages")[0][0] == 600
+    assert_runs_recorded(tmp_path / "prefect_home", flow_runs=2)
+
+
+def assert_runs_recorded(home: Path, flow_runs: int) -> None:
+    """What `prefect server start` shows afterwards: the demo's server ran without the services
+    a one-off run does not need (ONE_RUN_SERVICES_OFF); its runs, task runs and summaries must
+    still be all there."""
+    with local_prefect_server(home) as server:
+        runs = api(server, "/flow_runs/filter", {})
+        assert sorted(r["state_type"] for r in runs) == ["COMPLETED"] * flow_runs
+        for run in runs:
+            tasks = api(server, "/task_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
+            names = sorted(t["name"].rsplit("-", 1)[0] for t in tasks)
+            assert names == ["get_channel_history", "get_channels", "get_users"], names
+            assert {t["state_type"] for t in tasks} == {"COMPLETED"}
+            body = {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+            assert [a["key"] for a in api(server, "/artifacts/filter", body)]
+
+
+def api(server: Any, path: str, body: dict) -> list:
+    response = requests.post(server.api_url + path, json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
