@@ -48,6 +48,7 @@ from .settings import (
     MESSAGE_COLUMNS,
     MESSAGE_JSON_COLUMNS,
     MESSAGES_WRITE_DISPOSITION,
+    message_columns,
 )
 from .threads import THREAD_PARENT_COLUMNS, prune_threads, refresh_threads
 
@@ -225,7 +226,7 @@ def slack_source(
         data_from=channel_history,
         primary_key=("channel_id", "ts"),
         write_disposition="append" if into_empty_table else MESSAGES_WRITE_DISPOSITION,
-        columns=MESSAGE_COLUMNS,
+        columns=message_columns(appending=into_empty_table),
         parallelized=True,
     )
     def messages(page: Any) -> Any:

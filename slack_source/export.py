@@ -26,21 +26,25 @@ import pyarrow as pa
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
-from . import MESSAGE_COLUMNS, MESSAGES_WRITE_DISPOSITION
+from . import MESSAGES_WRITE_DISPOSITION
 from .arrow_pages import quiet_arrow_hint_notices
 from .export_archive import open_export, users
 from .export_pages import DayFileReader, batches, scrub_json_column
 from .handover import ChannelPosition
 from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
 from .run_stats import RunStats
-from .settings import DEFAULT_LOOKBACK_DAYS, DEFAULT_MAX_LOOKBACK_DAYS, MESSAGE_JSON_COLUMNS
+from .settings import (
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_MAX_LOOKBACK_DAYS,
+    MESSAGE_JSON_COLUMNS,
+    message_columns,
+)
 
 logger = logging.getLogger("dlt.slack")
 
 EXPORT_ONLY_JSON_COLUMNS = ("replies",)
-EXPORT_MESSAGE_COLUMNS: Dict[str, Any] = {
-    **MESSAGE_COLUMNS,
-    **{name: {"data_type": "json"} for name in EXPORT_ONLY_JSON_COLUMNS},
+EXPORT_ONLY_COLUMNS: Dict[str, Any] = {
+    name: {"data_type": "json"} for name in EXPORT_ONLY_JSON_COLUMNS
 }
 # Rows per item handed to dlt: each item becomes one parquet row group, and DuckDB loads a row
 # group within its memory limit (64 MB in .dlt/config.toml) only when it is this small.
@@ -112,7 +116,7 @@ def slack_export_source(
         name="messages",
         primary_key=("channel_id", "ts"),
         write_disposition="append" if into_empty_table else MESSAGES_WRITE_DISPOSITION,
-        columns=EXPORT_MESSAGE_COLUMNS,
+        columns=message_columns(appending=into_empty_table, extra=EXPORT_ONLY_COLUMNS),
     )
     def messages() -> Iterator[Any]:
         """Each channel's day files in batches, one Arrow page each (see `export_pages`); each

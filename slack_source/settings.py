@@ -114,6 +114,18 @@ MESSAGE_COLUMNS: Dict[str, Any] = {
     **{name: {"data_type": "json"} for name in MESSAGE_JSON_COLUMNS},
 }
 
+
+def message_columns(appending: bool, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """`MESSAGE_COLUMNS` (and `extra`) for the table's write disposition. An append into the
+    empty table (a first backfill) writes no deletion rows and leaves out `hard_delete`, which
+    only a merge applies: dlt warned about the hint on every first backfill (and the demo). The
+    next run, a merge, declares it again."""
+    columns = {**MESSAGE_COLUMNS, **(extra or {})}
+    if appending:
+        columns["is_deleted"] = {"data_type": "bool"}
+    return columns
+
+
 # Merged on (channel_id, ts), with the staging rows declared unique: the source emits every
 # message once per load (history pages do not overlap, replies skip their parent and the
 # broadcasts history already returned; tests assert it). dlt's own dedup is a window function

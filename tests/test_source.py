@@ -1,5 +1,6 @@
 """The dlt source against the emulated workspace: complete, exact, no duplicates, clear errors."""
 
+import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -99,16 +100,35 @@ def test_backfill_appended_into_empty_table_then_merged_equals_ground_truth(emul
     after both every message is there once, exactly as Slack has it."""
     workspace, server = emulator
     pipeline = make_test_pipeline(tmp_path)
-    backfill(pipeline, server, into_empty_table=True)
+    warnings = RecordedWarnings()
+    logging.getLogger("dlt").addHandler(warnings)
+    try:
+        backfill(pipeline, server, into_empty_table=True)
+    finally:
+        logging.getLogger("dlt").removeHandler(warnings)
+    assert not [m for m in warnings.messages if "hard_delete" in m]  # no hint an append ignores
     schema = pipeline.default_schema.get_table("messages")
     assert schema["write_disposition"] == "append"
-    backfill(pipeline, server)
+    channel = sorted(readable_channel_ids(workspace))[0]
+    gone = next(ts for (ch, ts), m in loaded_messages(pipeline).items() if ch == channel)
+    workspace.delete_message(channel, gone)
+    backfill(pipeline, server)  # a merge: deletion rows remove their key again
+    assert (channel, gone) not in loaded_messages(pipeline)
     truth = truth_messages(workspace, readable_channel_ids(workspace))
     assert loaded_messages(pipeline) == truth
     total, distinct = query(
         pipeline, f"SELECT COUNT(*), COUNT(DISTINCT (channel_id, ts)) FROM {DATASET}.messages"
     )[0]
     assert total == distinct == len(truth)
+
+
+class RecordedWarnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def test_second_identical_run_adds_no_rows_and_fetches_no_threads(emulator, tmp_path):
