@@ -56,6 +56,18 @@ setup_bigquery_emulator() {
   echo "$want" > "$stamp"
 }
 
+prepare_prefect_home() {
+  # The home of a local Prefect API (the demo's, or the temporary one a one-off run starts),
+  # prepared once here: its first server start migrates the SQLite database and registers block
+  # types, ~12 s a first demo would otherwise spend inside its own wall. Not with a server of
+  # your own (PREFECT_API_URL) or another database.
+  [[ -n "${PREFECT_API_URL:-}" || -n "${PREFECT_API_DATABASE_CONNECTION_URL:-}" ]] && return
+  local home="${PREFECT_HOME:-$HOME/.prefect}"
+  [[ -f "$home/prefect.db" && -f "$home/memo_store.toml" ]] && return
+  echo "Preparing Prefect's database in $home (one time, ~12 s)..." >&2
+  "$PY" -m devtools.prefect_server prepare-home "$home"
+}
+
 # Memory, where the runtime reads it (at process start): glibc keeps freed pages in one heap
 # per allocating thread (up to 8 per core), Arrow's default allocator keeps ~100 MB of freed
 # pages; pages of messages live for milliseconds. Prefect settings: prefect.toml; dlt: .dlt/.
@@ -71,10 +83,10 @@ case "${1:-demo}" in
   test)  shift; setup_bigquery_emulator; exec "$PY" -m pytest "$@" ;;
   lint)  "$VENV/bin/ruff" check . && exec "$VENV/bin/ruff" format --check . ;;
   bench) shift; exec "$PY" -m bench.smoke "$@" ;;
-  demo)  shift; exec "$PY" -m demo "$@" ;;
+  demo)  shift; prepare_prefect_home; exec "$PY" -m demo "$@" ;;
   alerts) shift; exec "$PY" -m orchestration.automations apply "$@" ;;
   workspaces) shift; exec "$PY" slack_workspaces_with_prefect.py "$@" ;;
   python) shift; exec "$PY" "$@" ;;
-  import-export) shift; exec "$PY" slack_pipeline_with_prefect.py import-export "$@" ;;
-  *)     exec "$PY" slack_pipeline_with_prefect.py "$@" ;;
+  import-export) shift; prepare_prefect_home; exec "$PY" slack_pipeline_with_prefect.py import-export "$@" ;;
+  *)     prepare_prefect_home; exec "$PY" slack_pipeline_with_prefect.py "$@" ;;
 esac

@@ -143,3 +143,18 @@ def stop_process_group(process: subprocess.Popen, grace_s: float = 15.0) -> None
         except ProcessLookupError:
             pass
         process.wait(timeout=grace_s)
+
+
+def prepare_home(home: Path) -> None:
+    """Start and stop a server once on `home`: its first start migrates the SQLite database and
+    registers Prefect's block types (memoized in the home), ~12 s that the first demo or one-off
+    run would otherwise spend inside its own wall. `run.sh` calls it at set-up."""
+    settings = ONE_RUN_SERVER_SETTINGS
+    with local_prefect_server(home, log_path=home / "server.log", extra_env=settings):
+        pass
+
+
+if __name__ == "__main__":  # python -m devtools.prefect_server prepare-home PATH
+    if len(sys.argv) != 3 or sys.argv[1] != "prepare-home":
+        sys.exit("usage: python -m devtools.prefect_server prepare-home PREFECT_HOME")
+    prepare_home(Path(sys.argv[2]))

@@ -43,6 +43,28 @@ def test_demo_loads_the_workspace_and_reports_it(tmp_path: Path) -> None:
     assert_runs_recorded(tmp_path / "prefect_home", flow_runs=2)
 
 
+@pytest.mark.slow
+def test_run_sh_demo_prepares_the_prefect_home_once(tmp_path: Path) -> None:
+    """`./run.sh demo`, the README's first command: on a new Prefect home the set-up starts a
+    server once (migrations, block types) before the demo, and only the first time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
+    home = tmp_path / "prefect_home"
+    env["PREFECT_HOME"] = str(home)
+    command = ["bash", str(ROOT / "run.sh"), "demo", "--messages", "300", "--output"]
+    outputs = []
+    for attempt in (1, 2):
+        done = subprocess.run(
+            [*command, str(tmp_path / f"out{attempt}")],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert re.search(r"messages\s+300 rows", done.stdout), done.stdout
+        outputs.append(done.stderr)
+    assert "Preparing Prefect's database" in outputs[0]
+    assert "Preparing Prefect's database" not in outputs[1]
+    assert (home / "prefect.db").exists() and (home / "memo_store.toml").exists()
+
+
 def assert_runs_recorded(home: Path, flow_runs: int) -> None:
     """What `prefect server start` shows afterwards: the demo's server ran without the services
     a one-off run does not need (ONE_RUN_SERVICES_OFF); its runs, task runs and summaries must
