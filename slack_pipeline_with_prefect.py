@@ -28,7 +28,7 @@ from orchestration.settings import (
 )
 from orchestration.summary import publish_summary
 from orchestration.workspace_slot import workspace_slot
-from orchestration.workspaces import for_workspace, run_options, workspace_access
+from orchestration.workspaces import for_workspace, run_options, token_setting, workspace_access
 from slack_source import RunStats, list_channels, make_client, select_channels, slack_source
 
 # Prefect retries a task only when the failure was transient (never a bad token or scope).
@@ -129,7 +129,8 @@ def slack_pipeline(
     start, end = validate_dates(start_date, end_date)
     validate_destination_credentials(settings)
     # Before any task writes: a bad, revoked or under-scoped token fails here in one line.
-    logger.info(slack_access(include_private, **workspace_access(settings)).describe())
+    access = slack_access(include_private, token_setting(settings), **workspace_access(settings))
+    logger.info(access.describe())
 
     with workspace_slot(workspace):  # never two runs of one workspace at once
         results = [get_users(settings)]

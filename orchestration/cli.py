@@ -97,7 +97,7 @@ def validate_inputs(command: Command) -> None:
     access (one `auth.test`), so bad input never starts a flow run or writes a row."""
     from .preflight import slack_access
     from .settings import validate_token
-    from .workspaces import for_workspace, workspace_access
+    from .workspaces import for_workspace, token_setting, workspace_access
 
     try:
         settings = for_workspace(load_run_settings(), command.workspace)
@@ -105,7 +105,7 @@ def validate_inputs(command: Command) -> None:
         if command.workspace is None:
             validate_token()
         validate_destination_credentials(settings)
-        slack_access(command.include_private, **workspace_access(settings))
+        slack_access(command.include_private, token_setting(settings), **workspace_access(settings))
     except (SlackConfigError, SlackApiError) as error:
         fail(str(error), EXIT_BAD_INPUT)
     except RETRYABLE as error:

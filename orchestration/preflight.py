@@ -4,11 +4,11 @@ Called by the flow before its first task and by the command line before the flow
 a bad, revoked or under-scoped token costs one `auth.test` call and one line, never a write.
 """
 
-from typing import Any
+from typing import Any, Optional
 
 import dlt
 
-from slack_source import SlackAccess, check_access, make_client, require_access
+from slack_source import SlackAccess, SlackAuthError, check_access, make_client, require_access
 
 # Few attempts: the pre-flight is one cheap call; Slack being down shows within seconds.
 PREFLIGHT_ATTEMPTS = 3
@@ -18,8 +18,16 @@ def join_public_channels() -> bool:
     return bool(dlt.config.get("sources.slack.join_public_channels", bool) or False)
 
 
-def slack_access(include_private: bool, **access: Any) -> SlackAccess:
+def slack_access(
+    include_private: bool, token_setting: Optional[str] = None, **access: Any
+) -> SlackAccess:
     """`auth.test` plus the scope comparison; raises `SlackAuthError` / `SlackScopeError`.
-    `access`: a workspace's token, API and team (`workspaces.workspace_access`), else config."""
+    `access`: a workspace's token, API and team (`workspaces.workspace_access`), else config;
+    `token_setting`: where that token is set, named by the hint of a bad token."""
     client = make_client(max_attempts=PREFLIGHT_ATTEMPTS, **access)
-    return require_access(check_access(client, include_private, join_public_channels()))
+    try:
+        return require_access(check_access(client, include_private, join_public_channels()))
+    except SlackAuthError as error:
+        if token_setting is None:
+            raise
+        raise error.naming(token_setting) from None

@@ -82,6 +82,16 @@ def for_workspace(settings: RunSettings, name: Optional[str]) -> RunSettings:
     return mine
 
 
+def token_env(workspace: str) -> str:
+    """The environment variable of a workspace's token (`slack_pipeline.workspaces.<name>`)."""
+    return f"SLACK_PIPELINE__WORKSPACES__{workspace.upper()}__ACCESS_TOKEN"
+
+
+def token_setting(settings: RunSettings) -> Optional[str]:
+    """Where this run's token comes from, for error hints; None: the source's own setting."""
+    return token_env(settings.workspace) if settings.workspace else None
+
+
 def workspace_access(settings: RunSettings) -> Dict[str, Any]:
     """Keyword arguments for `make_client` / `slack_source`: the workspace's token, API and
     team; empty for the single workspace (dlt injects `sources.slack.*`). Raises one line when
@@ -90,7 +100,7 @@ def workspace_access(settings: RunSettings) -> Dict[str, Any]:
         return {}
     workspace = load_workspace(settings.workspace)
     key = f"slack_pipeline.workspaces.{settings.workspace}.access_token"
-    env = f"SLACK_PIPELINE__WORKSPACES__{settings.workspace.upper()}__ACCESS_TOKEN"
+    env = token_env(settings.workspace)
     try:
         token = check_token(workspace.access_token)
     except SlackConfigError as error:

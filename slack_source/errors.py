@@ -22,6 +22,11 @@ class SlackApiError(SlackError):
         self.payload = payload or {}
         super().__init__(self.describe())
 
+    def __reduce__(self) -> Any:
+        # Rebuilt from its fields, not its message, so that a copy (Prefect pickles a failed
+        # run's exception) is the same error rather than a TypeError.
+        return (type(self), (self.method, self.error, self.payload))
+
     def describe(self) -> str:
         return f"Slack {self.method} failed: {self.error}"
 
@@ -30,15 +35,33 @@ class SlackAuthError(SlackApiError):
     """The token is missing, wrong, revoked or its account is gone: retrying cannot help."""
 
     HINTS = {
-        "not_authed": "no token was sent; set SOURCES__SLACK__ACCESS_TOKEN",
-        "invalid_auth": "the token is not valid; check SOURCES__SLACK__ACCESS_TOKEN",
+        "not_authed": "no token was sent; set {setting}",
+        "invalid_auth": "the token is not valid; check {setting}",
         "token_revoked": "the token was revoked; reinstall the app and use its new token",
         "token_expired": "the token expired; refresh it or use a non-expiring bot token",
         "account_inactive": "the token's user or workspace is deactivated",
     }
+    TOKEN_SETTING = "SOURCES__SLACK__ACCESS_TOKEN"  # where the source reads its token
+
+    def __init__(
+        self,
+        method: str,
+        error: str,
+        payload: Optional[Dict[str, Any]] = None,
+        token_setting: Optional[str] = None,
+    ) -> None:
+        self.token_setting = token_setting or self.TOKEN_SETTING
+        super().__init__(method, error, payload)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.method, self.error, self.payload, self.token_setting))
+
+    def naming(self, token_setting: str) -> "SlackAuthError":
+        """The same error, its hint naming the setting the token came from (a workspace's)."""
+        return SlackAuthError(self.method, self.error, self.payload, token_setting)
 
     def describe(self) -> str:
-        hint = self.HINTS.get(self.error, "")
+        hint = self.HINTS.get(self.error, "").format(setting=self.token_setting)
         return f"Slack {self.method} failed: {self.error}" + (f" ({hint})" if hint else "")
 
 
@@ -74,6 +97,9 @@ class SlackTransientError(HTTPError):
         self.reason = reason
         self.retry_after = retry_after
         super().__init__(f"Slack {method}: {reason}", response=response)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.method, self.reason, None, self.retry_after))  # not the response
 
 
 AUTH_ERRORS = frozenset(SlackAuthError.HINTS)

@@ -271,3 +271,23 @@ def test_history_pages_are_joined_into_items_unless_they_come_slowly():
     assert [r["ts"] for b in joined for r in b] == [r["ts"] for p in pages for r in p]
     # pages spaced out by rate limits go on one by one (their replies are fetched meanwhile)
     assert [len(b) for b in batched_rows(iter(pages), min_rows=5, max_wait_s=0)] == [3] * 5
+
+
+def test_slack_errors_survive_pickling_with_their_message():
+    """Prefect pickles a failed run's exception; a copy must be the same error, hint included."""
+    import pickle
+
+    from slack_source import SlackApiError, SlackChannelError, SlackTransientError
+
+    errors = [
+        SlackAuthError("auth.test", "invalid_auth").naming("SLACK_PIPELINE__WORKSPACES__A__X"),
+        SlackScopeError("users.list", "missing_scope", {"needed": "users:read", "provided": ""}),
+        SlackChannelError("conversations.history", "not_in_channel"),
+        SlackApiError("users.list", "fatal_error"),
+        SlackTransientError("conversations.replies", "HTTP 429 ratelimited", None, 3.0),
+    ]
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+    assert "check SLACK_PIPELINE__WORKSPACES__A__X" in str(errors[0])
+    assert pickle.loads(pickle.dumps(errors[-1])).retry_after == 3.0

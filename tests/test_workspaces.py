@@ -12,7 +12,13 @@ import pytest
 from orchestration.settings import load_run_settings
 from orchestration.workspaces import configured_workspaces, for_workspace
 from slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
-from slack_source import SlackApiError, SlackConfigError, list_channels, make_client
+from slack_source import (
+    SlackApiError,
+    SlackAuthError,
+    SlackConfigError,
+    list_channels,
+    make_client,
+)
 from tests.conftest import SMALL_SPEC, query, readable_channel_ids, truth_messages
 
 TOKENS = {"alpha": "xoxb-alpha-token", "beta": "xoxb-beta-token", "gamma": "xoxb-gamma-token"}
@@ -97,6 +103,24 @@ def test_revoked_workspace_fails_its_pre_flight_without_writing(
     assert "token_revoked" in str(raised.value)
     assert TOKENS["gamma"] not in str(raised.value)
     assert not files["gamma"].exists()
+
+
+def test_wrong_workspace_token_names_its_setting(
+    prefect_harness, workspaces, monkeypatch, tmp_path
+):
+    """The hint of a rejected token names the workspace's setting, not the single-workspace
+    SOURCES__SLACK__ACCESS_TOKEN that this run never reads."""
+    from slack_pipeline_with_prefect import slack_pipeline
+
+    configure(monkeypatch, workspaces, tmp_path)
+    wrong = "xoxb-wrong-0123456789"
+    monkeypatch.setenv("SLACK_PIPELINE__WORKSPACES__ALPHA__ACCESS_TOKEN", wrong)
+    with pytest.raises(SlackAuthError) as raised:
+        slack_pipeline(start_date=backfill_start(), workspace="alpha")
+    message = str(raised.value)
+    assert "invalid_auth" in message
+    assert "check SLACK_PIPELINE__WORKSPACES__ALPHA__ACCESS_TOKEN" in message
+    assert "SOURCES__SLACK" not in message and wrong not in message
 
 
 def test_configuration_mistakes_fail_in_one_line(monkeypatch, tmp_path, workspaces):
