@@ -35,6 +35,14 @@ def demo_environment(base_url: str, output: Path) -> Dict[str, str]:
 def demo(flow: Callable[..., Any], command: Any, started: Optional[float] = None) -> Dict[str, Any]:
     """Generate the workspace, serve it on a free port, run the flow against it, report.
     `started`: when the demo's process began (`python -m demo`), for the whole wall time."""
+    from orchestration.cli import EXIT_BAD_INPUT, fail
+    from orchestration.settings import validate_dates
+    from slack_source import SlackConfigError
+
+    try:  # bad dates end in one line and exit 2, as for `run`, before anything starts
+        validate_dates(command.start_date, command.end_date)
+    except SlackConfigError as error:
+        fail(str(error), EXIT_BAD_INPUT)
     output = Path(command.options.get("output") or "demo_output").resolve()
     # Every demo generates a new workspace (its messages are dated from now): start from an
     # empty database, so the report's row counts are this workspace's.

@@ -25,7 +25,8 @@ from devtools.prefect_server import (
     wait_until_healthy,
 )
 
-_exit_code = 0
+# The status `stop_server_and_exit` ends the process with: a failure until the demo returned.
+_exit_code = 1
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -41,7 +42,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Registered before Prefect is imported, so it runs after Prefect's own exit-time work
     # (`atexit` runs last-in first-out: Prefect sends the last events and logs first).
     atexit.register(stop_server_and_exit, server.process)
-    _exit_code = run_demo(argv, started, server)
+    try:
+        _exit_code = run_demo(argv, started, server)
+    except SystemExit as stop:  # bad input ends in one line and its own status (2)
+        _exit_code = stop.code if isinstance(stop.code, int) else 1
+        raise
     return _exit_code
 
 

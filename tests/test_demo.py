@@ -65,6 +65,22 @@ def test_run_sh_demo_prepares_the_prefect_home_once(tmp_path: Path) -> None:
     assert (home / "prefect.db").exists() and (home / "memo_store.toml").exists()
 
 
+@pytest.mark.slow
+def test_demo_with_a_bad_date_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect_home")
+    done = subprocess.run(
+        [sys.executable, "-m", "demo", "--start-date", "not-a-date", "--output", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        "error: Cannot parse start_date 'not-a-date': use YYYY-MM-DD or an ISO 8601 timestamp"
+    ]
+    assert "Traceback" not in done.stdout + done.stderr
+
+
 def assert_runs_recorded(home: Path, flow_runs: int) -> None:
     """What `prefect server start` shows afterwards: the demo's server ran without the services
     a one-off run does not need (ONE_RUN_SERVICES_OFF); its runs, task runs and summaries must
