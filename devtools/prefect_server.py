@@ -149,8 +149,9 @@ def prepare_home(home: Path) -> None:
     """Start and stop a server once on `home`: its first start migrates the SQLite database and
     registers Prefect's block types (memoized in the home), ~12 s that the first demo or one-off
     run would otherwise spend inside its own wall. `run.sh` calls it at set-up."""
-    settings = ONE_RUN_SERVER_SETTINGS
-    with local_prefect_server(home, log_path=home / "server.log", extra_env=settings):
+    with local_prefect_server(
+        home, log_path=home / "server.log", extra_env=ONE_RUN_SERVER_SETTINGS
+    ):
         pass
 
 

@@ -103,18 +103,18 @@ class DayFileReader:
         self.close()
 
     def pages(
-        self, archive: zipfile.ZipFile, batches: Sequence[List[str]], channel_id: str
+        self, archive: zipfile.ZipFile, day_batches: Sequence[List[str]], channel_id: str
     ) -> Iterator[pa.Table]:
         """An Arrow table of each batch's messages, in order (batches of empty days give none);
         `SlackExportError` naming a bad file. The next batch is inflated meanwhile."""
         upcoming: Optional[Future] = None
         try:
-            for i, batch in enumerate(batches):
+            for i, batch in enumerate(day_batches):
                 staged = upcoming or self._inflater.submit(self._stage, archive, batch)
                 upcoming = None
                 files = staged.result()  # raises what inflating raised
-                if i + 1 < len(batches):
-                    upcoming = self._inflater.submit(self._stage, archive, batches[i + 1])
+                if i + 1 < len(day_batches):
+                    upcoming = self._inflater.submit(self._stage, archive, day_batches[i + 1])
                 try:
                     table = self._parse(archive, batch, files, channel_id)
                 finally:
