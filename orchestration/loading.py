@@ -71,9 +71,10 @@ def make_pipeline(settings: RunSettings) -> dlt.Pipeline:
         pipeline_name=settings.pipeline_name,
         destination=destination,
         dataset_name=settings.dataset_name,
-        # dlt's progress lines go to the run logs; psutil is not a dependency, so no system
-        # stats (else dlt warns about it on every run).
-        progress=LogCollector(dump_system_stats=False),
+        # dlt's progress lines go to the run logs through dlt's logger (LogCollector's default,
+        # stdout, printed them on the console and kept them out of a worker's run logs);
+        # psutil is not a dependency, so no system stats (else dlt warns about it every run).
+        progress=LogCollector(logger="dlt_logger", dump_system_stats=False),
         **kwargs,
     )
 
