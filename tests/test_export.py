@@ -275,10 +275,10 @@ def test_state_helpers_only_move_forward():
     state = {"newest_ts": "1700000100.000000", "recent": ["1700000050.000000"]}
     advance_channel_state(state, "1700000000.000000", ["1699999990.000000"], 86400)
     assert state["newest_ts"] == "1700000100.000000"
-    assert state["recent"] == "1699999990.000000 1700000050.000000"
+    assert unpack_ts(state["recent"]) == ["1699999990.000000", "1700000050.000000"]
     advance_channel_state(state, "1700090000.000000", ["1700090000.000000"], 3600)
     assert state["newest_ts"] == "1700090000.000000"
-    assert state["recent"] == "1700090000.000000"
+    assert unpack_ts(state["recent"]) == ["1700090000.000000"]
     threads = {"1.1": ["1.5", 3]}
     merge_thread_marks(threads, {"1.1": ["1.4", 2], "2.1": ["2.2", 1]})
     assert threads == {"1.1": ["1.5", 3], "2.1": ["2.2", 1]}

@@ -6,7 +6,7 @@ from typing import Any, Dict
 
 import pytest
 
-from slack_source.message_rows import unpack_ts
+from slack_source.message_rows import DELTA_MARK, pack_ts, unpack_ts
 from tests.conftest import (
     DATASET,
     load_source,
@@ -99,26 +99,51 @@ def thread_with_replies(workspace: Any, channel: str, at_least: int) -> str:
     pytest.skip(f"no thread with {at_least} replies")
 
 
-def as_unpacked_state(pipeline: Any) -> None:
-    """Rewrite the source state as releases before `pack_ts` wrote it: `ts` lists as lists."""
+def as_older_state(pipeline: Any, state_format: str) -> None:
+    """Rewrite the source state as earlier releases wrote it: `ts` lists as lists ("lists"), or
+    packed as `ts` joined by spaces ("spaces", before `pack_ts` wrote distances)."""
+
+    def older(packed: str) -> Any:
+        assert packed == "" or packed.startswith(DELTA_MARK)  # the current form
+        values = unpack_ts(packed)
+        return values if state_format == "lists" else " ".join(values)
+
     with pipeline.managed_state() as state:
         slack = state["sources"]["slack"]
         for channel_state in slack["channels"].values():
-            if "recent" in channel_state:
-                channel_state["recent"] = unpack_ts(channel_state["recent"])
+            if channel_state.get("recent"):
+                channel_state["recent"] = older(channel_state["recent"])
         for marks in slack["threads"].values():
             for mark in marks.values():
-                assert isinstance(mark[2], str)  # packed now
-                mark[2] = unpack_ts(mark[2])
+                mark[2] = older(mark[2])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["1700000000.000100", "1600000000.999999", "1700000000.000100", "0.000001"],
+        ["1700000000.000100", "1700000000.1", "1700000000.000200"],  # not Slack's 6 digits
+        ["01.000000", "1.000000"],  # a leading zero: the delta form would drop it
+        [],
+    ],
+    ids=["slack_ts", "short_fraction", "leading_zero", "empty"],
+)
+def test_packed_ts_give_back_every_value_exactly(values):
+    packed = pack_ts(values)
+    assert unpack_ts(packed) == sorted(values)
+    assert unpack_ts(" ".join(values)) == values  # the earlier packed form
+    assert unpack_ts(values) == values  # lists, before packing
+    canonical = all(ts == f"{int(ts[:-7])}.{ts[-6:]}" for ts in values)
+    assert packed.startswith(DELTA_MARK) == (canonical and bool(values))
 
 
 @pytest.mark.parametrize("also_add", [False, True], ids=["deleted", "deleted_and_added"])
-@pytest.mark.parametrize("state_format", ["packed", "lists"])
+@pytest.mark.parametrize("state_format", ["packed", "spaces", "lists"])
 def test_deleted_reply_is_removed_from_messages(slack_env, tmp_path, also_add, state_format):
     workspace, server = slack_env
     pipeline = backfill(workspace, server, tmp_path, QUIET)
-    if state_format == "lists":
-        as_unpacked_state(pipeline)
+    if state_format != "packed":
+        as_older_state(pipeline, state_format)
     channel = sorted(readable_channel_ids(workspace))[0]
     parent = thread_with_replies(workspace, channel, 2)
     gone = replies_of(workspace, channel, parent)[0]  # not the latest: latest_reply stays
