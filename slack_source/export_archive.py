@@ -16,6 +16,7 @@ member is in memory.
 
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -27,6 +28,9 @@ from .errors import SlackConfigError
 DAY_FILE = re.compile(r"\d{4}-\d{2}-\d{2}\.json\Z")
 TS = re.compile(r"\d{1,12}\.\d{1,6}\Z")
 USERS_FILES = ("users.json", "org_users.json")
+# What reading a damaged member raises: a CRC mismatch or a bad header (BadZipFile), deflate
+# data that does not inflate (zlib.error), a member cut short (EOFError), ...
+UNREADABLE_MEMBER = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError)
 CHANNEL_FILES = {"channels.json": False, "groups.json": True}  # file -> is_private
 DM_FILES = {"dms.json": "id", "mpims.json": "name"}  # file -> what names the folder
 IGNORED = ("__MACOSX/",)
@@ -77,7 +81,7 @@ def read_json(archive: zipfile.ZipFile, member: str) -> Any:
         return orjson.loads(archive.read(member))
     except orjson.JSONDecodeError as error:
         raise SlackExportError(f"{member} in the export is not valid JSON ({error})") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+    except UNREADABLE_MEMBER as error:
         raise SlackExportError(f"{member} in the export cannot be read ({error})") from None
 
 

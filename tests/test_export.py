@@ -339,11 +339,23 @@ def bad_exports(workspace, tmp_path):
     with zipfile.ZipFile(malformed, "w") as archive:
         for name, data in members:
             archive.writestr(name, data[:-40] if name == day else data)
+    damaged = tmp_path / "damaged.zip"  # a day file's compressed bytes changed on the way
+    with zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    with zipfile.ZipFile(damaged) as archive:
+        info = archive.getinfo(day)
+    raw = bytearray(damaged.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for offset in range(start + info.compress_size // 3, start + info.compress_size // 2):
+        raw[offset] ^= 0x55
+    damaged.write_bytes(bytes(raw))
     return [
         (not_zip, "is not a ZIP file"),
         (not_export, "is not a Slack export"),
         (orphan, "folder 'lost-channel/' in the export has no entry in channels.json"),
         (malformed, f"{day} in the export is not valid JSON"),
+        (damaged, f"{day} in the export cannot be read"),
     ]
 
 
