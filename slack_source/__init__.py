@@ -38,7 +38,7 @@ from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
 from .preflight import SlackAccess, check_access, needed_scopes, require_access
 from .run_stats import RunStats
 from .settings import (
-    CHANNEL_JSON_COLUMNS,
+    CHANNEL_COLUMNS,
     DEFAULT_API_BASE_URL,
     DEFAULT_INITIAL_DAYS,
     DEFAULT_LOOKBACK_DAYS,
@@ -48,6 +48,7 @@ from .settings import (
     MESSAGE_COLUMNS,
     MESSAGE_JSON_COLUMNS,
     MESSAGES_WRITE_DISPOSITION,
+    USER_COLUMNS,
     message_columns,
 )
 from .threads import THREAD_PARENT_COLUMNS, prune_threads, refresh_threads
@@ -164,7 +165,7 @@ def slack_source(
                 run_stats.name_channel(channel["id"], name_of(channel))
         return listed["all"]
 
-    @dlt.resource(name="users", primary_key="id", write_disposition="merge")
+    @dlt.resource(name="users", primary_key="id", write_disposition="merge", columns=USER_COLUMNS)
     def users() -> Iterator[List[Dict[str, Any]]]:
         yield from client.pages("users.list")
 
@@ -172,7 +173,7 @@ def slack_source(
         name="channels",
         primary_key="id",
         write_disposition="merge",
-        columns={name: {"data_type": "json"} for name in CHANNEL_JSON_COLUMNS},
+        columns=CHANNEL_COLUMNS,
     )
     def channels_resource() -> Iterator[List[Dict[str, Any]]]:
         yield all_channels()

@@ -34,9 +34,11 @@ from .handover import ChannelPosition
 from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
 from .run_stats import RunStats
 from .settings import (
+    CHANNEL_COLUMNS,
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_MAX_LOOKBACK_DAYS,
     MESSAGE_JSON_COLUMNS,
+    USER_COLUMNS,
     message_columns,
 )
 
@@ -103,12 +105,14 @@ def slack_export_source(
     quiet_arrow_hint_notices()
     json_columns = frozenset(MESSAGE_JSON_COLUMNS + EXPORT_ONLY_JSON_COLUMNS)
 
-    @dlt.resource(name="users", primary_key="id", write_disposition="merge")
+    @dlt.resource(name="users", primary_key="id", write_disposition="merge", columns=USER_COLUMNS)
     def users_resource() -> Iterator[List[Dict[str, Any]]]:
         with zipfile.ZipFile(layout.path) as archive:
             yield users(archive, layout)
 
-    @dlt.resource(name="channels", primary_key="id", write_disposition="merge")
+    @dlt.resource(
+        name="channels", primary_key="id", write_disposition="merge", columns=CHANNEL_COLUMNS
+    )
     def channels_resource() -> Iterator[List[Dict[str, Any]]]:
         yield [channel_row(c.entry, c.is_private) for c in layout.conversations]
 

@@ -149,6 +149,15 @@ CHANNEL_JSON_COLUMNS = (
     "previous_names",
     "properties",
 )
+# Column hints of `users` and `channels`, for the API and the export alike. Besides the JSON
+# lists above: fields Slack sends as null for nearly every user or channel. Untyped, dlt could not
+# infer their type from the first loads and printed a warning of ten lines for each, on every
+# run (the demo's console included).
+USER_COLUMNS: Dict[str, Any] = {"profile__fields": {"data_type": "json"}}
+CHANNEL_COLUMNS: Dict[str, Any] = {
+    **{name: {"data_type": "json"} for name in CHANNEL_JSON_COLUMNS},
+    "parent_conversation": {"data_type": "text"},
+}
 
 # Tokens Slack issues: bot (xoxb), user (xoxp), app-level (xapp), legacy/enterprise (xoxa, xoxe).
 TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe-", "xapp-")

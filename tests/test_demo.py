@@ -40,6 +40,8 @@ def test_demo_loads_the_workspace_and_reports_it(tmp_path: Path) -> None:
         assert "whole demo, Prefect's start-up included" in done.stdout
         # dlt's progress goes to the run logs (dlt's logger), not onto the console
         assert "Extract slack" not in done.stdout + done.stderr
+        # every field of users and channels has a type: no dlt warning block about one
+        assert "could not have their types inferred" not in done.stdout + done.stderr
         database = output / "slack_demo.duckdb"
         assert query(database, f"SELECT COUNT(*) FROM {DATASET}.messages")[0][0] == 600
     assert_runs_recorded(tmp_path / "prefect_home", flow_runs=2)
