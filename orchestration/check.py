@@ -14,6 +14,7 @@ from slack_source import SlackAccess, check_access, list_channels, make_client, 
 from slack_source.channels import access_of, name_of
 from slack_source.preflight import OPTIONAL_SCOPES
 
+from .loading import duckdb_file
 from .preflight import PREFLIGHT_ATTEMPTS, join_public_channels
 from .settings import RunSettings
 
@@ -35,10 +36,7 @@ def describe_destination(settings: RunSettings) -> str:
         )
         location = dlt.config.get("destination.bigquery.location") or "US"
         return f"bigquery: project {project}, dataset {settings.dataset_name}, {location}"
-    database = dlt.config.get("destination.duckdb.credentials") or (
-        f"{settings.pipeline_name}.duckdb"
-    )
-    return f"duckdb: {database}, dataset {settings.dataset_name}"
+    return f"duckdb: {duckdb_file(settings)}, dataset {settings.dataset_name}"
 
 
 def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[str], bool]":

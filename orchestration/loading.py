@@ -56,6 +56,24 @@ def duckdb_destination(credentials: Optional[str] = None) -> Any:
     )
 
 
+def duckdb_file(settings: RunSettings) -> str:
+    """The DuckDB file a run loads into: `slack_pipeline.duckdb_file`, else the
+    `destination.duckdb.credentials` set in the environment or secrets.toml, else
+    `<pipeline_name>.duckdb` in the working folder (dlt's own default).
+
+    Always handed to dlt: .dlt/config.toml holds `[destination.duckdb.credentials]` settings (the
+    memory limit), and with no path configured anywhere dlt took that table for the credentials
+    themselves and stopped every run with "config.toml cannot hold secret values"."""
+    if settings.duckdb_file:
+        return settings.duckdb_file
+    configured = dlt.secrets.get("destination.duckdb.credentials")
+    if isinstance(configured, dict):  # a [destination.duckdb.credentials] table in secrets.toml
+        configured = configured.get("database")
+    if isinstance(configured, str) and configured:
+        return configured
+    return f"{settings.pipeline_name}.duckdb"
+
+
 def make_pipeline(settings: RunSettings) -> dlt.Pipeline:
     kwargs = {}
     if settings.pipelines_dir:
@@ -66,7 +84,7 @@ def make_pipeline(settings: RunSettings) -> dlt.Pipeline:
         kwargs["staging"] = settings.staging
     destination: Any = settings.destination
     if settings.destination == "duckdb":
-        destination = duckdb_destination(settings.duckdb_file or None)
+        destination = duckdb_destination(duckdb_file(settings))
     return dlt.pipeline(
         pipeline_name=settings.pipeline_name,
         destination=destination,

@@ -1,11 +1,15 @@
-"""The command line: bad input ends in one clear line and exit code 2, before any work."""
+"""The command line: bad input ends in one clear line and exit code 2, before any work; the
+shipped configuration runs as the README says."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import TOKEN, loaded_messages, readable_channel_ids, truth_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "slack_pipeline_with_prefect.py"
@@ -92,3 +96,49 @@ def test_bad_input_is_one_line_and_exit_2(env, args, message, tmp_path):
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "cli.duckdb").exists()
     assert "hunter2" not in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_run_with_the_shipped_config_loads_into_slack_duckdb_in_the_working_folder(
+    emulator, tmp_path
+):
+    """No DuckDB file configured anywhere, the repository's .dlt/config.toml (which sets
+    `[destination.duckdb.credentials]` options): the run loads into `slack.duckdb` in the working
+    folder, as the README's settings table says, and `check` names that file."""
+    workspace, server = emulator
+    (tmp_path / ".dlt").mkdir()
+    shutil.copy(ROOT / ".dlt" / "config.toml", tmp_path / ".dlt" / "config.toml")
+    shutil.copy(ROOT / "prefect.toml", tmp_path / "prefect.toml")
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SOURCES__", "DESTINATION__", "SLACK_PIPELINE__"))
+    }
+    environment.update(
+        {
+            "SOURCES__SLACK__ACCESS_TOKEN": TOKEN,
+            "SOURCES__SLACK__API_BASE_URL": server.base_url,
+            "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
+            "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
+            "PREFECT_HOME": str(tmp_path / "prefect"),
+        }
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(SCRIPT), *args],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    checked = cli("check")
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    assert "Destination:   duckdb: slack.duckdb, dataset slack_data" in checked.stdout
+    ran = cli("run", "--start-date", "2020-01-01")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "cannot hold secret values" not in ran.stdout + ran.stderr
+    loaded = loaded_messages(tmp_path / "slack.duckdb")
+    assert set(loaded) == set(truth_messages(workspace, readable_channel_ids(workspace)))
