@@ -30,6 +30,7 @@ from orchestration.summary import publish_summary
 from orchestration.workspace_slot import workspace_slot
 from orchestration.workspaces import for_workspace, run_options, token_setting, workspace_access
 from slack_source import RunStats, list_channels, make_client, select_channels, slack_source
+from slack_source.settings import check_lookback
 
 # Prefect retries a task only when the failure was transient (never a bad token or scope).
 TRANSIENT_RETRIES = dict(
@@ -127,6 +128,7 @@ def slack_pipeline(
         settings, channels, include_private, lookback_days
     )
     start, end = validate_dates(start_date, end_date)
+    check_lookback(lookback_days)
     validate_destination_credentials(settings)
     # Before any task writes: a bad, revoked or under-scoped token fails here in one line.
     access = slack_access(include_private, token_setting(settings), **workspace_access(settings))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional
 
 from slack_source import RETRYABLE, SlackApiError, SlackConfigError, SlackError
+from slack_source.settings import check_lookback
 
 from .retry_policy import causes, root_slack_error
 from .settings import load_run_settings, validate_dates, validate_destination_credentials
@@ -102,6 +103,7 @@ def validate_inputs(command: Command) -> None:
     try:
         settings = for_workspace(load_run_settings(), command.workspace)
         validate_dates(command.start_date, command.end_date)
+        check_lookback(command.lookback_days)
         if command.workspace is None:
             validate_token()
         validate_destination_credentials(settings)

@@ -49,6 +49,7 @@ from .settings import (
     MESSAGE_JSON_COLUMNS,
     MESSAGES_WRITE_DISPOSITION,
     USER_COLUMNS,
+    check_lookback,
     message_columns,
 )
 from .threads import THREAD_PARENT_COLUMNS, prune_threads, refresh_threads
@@ -139,6 +140,7 @@ def slack_source(
         stats=run_stats,
         team_id=team_id,
     )
+    check_lookback(lookback_days, max_lookback_days)
     lookback_seconds = float(lookback_days) * 86400
     max_lookback_seconds = float(max_lookback_days) * 86400
     start_ts = datetime_to_ts(start_date) if start_date else None

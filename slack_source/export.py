@@ -39,6 +39,7 @@ from .settings import (
     DEFAULT_MAX_LOOKBACK_DAYS,
     MESSAGE_JSON_COLUMNS,
     USER_COLUMNS,
+    check_lookback,
     message_columns,
 )
 
@@ -96,6 +97,7 @@ def slack_export_source(
             (`_unique`), without writing every message twice (staging table, then merge).
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)
+    check_lookback(lookback_days, max_lookback_days)
     layout = layout or open_export(path)
     run_stats: RunStats = stats if isinstance(stats, RunStats) else RunStats()
     for folder, why in layout.skipped.items():

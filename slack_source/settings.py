@@ -7,6 +7,8 @@ that a reader finds the number, and the reason for it, in one place.
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from .errors import SlackConfigError
+
 DEFAULT_API_BASE_URL = "https://slack.com/api/"
 
 
@@ -161,3 +163,21 @@ CHANNEL_COLUMNS: Dict[str, Any] = {
 
 # Tokens Slack issues: bot (xoxb), user (xoxp), app-level (xapp), legacy/enterprise (xoxa, xoxe).
 TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe-", "xapp-")
+
+
+def check_lookback(lookback_days: Any, max_lookback_days: Any = None) -> None:
+    """A clear error for a lookback that would skip messages: below 0 (the next run would start
+    after the newest message loaded, and what was posted in between would never be read), or
+    not a number."""
+    for name, value in (("lookback_days", lookback_days), ("max_lookback_days", max_lookback_days)):
+        if value is None:
+            continue
+        try:
+            days = float(value)
+        except (TypeError, ValueError):
+            days = float("nan")
+        if not days >= 0:  # NaN too
+            raise SlackConfigError(
+                f"Bad {name} {value!r}: a number of days, 0 or more (sources.slack.{name}"
+                + (", or --lookback-days)" if name == "lookback_days" else ")")
+            )

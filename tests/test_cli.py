@@ -77,6 +77,16 @@ CASES = [
         ["run"],
         "GOOGLE_APPLICATION_CREDENTIALS points to a missing file",
     ),
+    (
+        {"SOURCES__SLACK__ACCESS_TOKEN": GOOD_TOKEN},
+        ["run", "--lookback-days", "-3"],
+        "Bad lookback_days -3.0: a number of days, 0 or more",
+    ),
+    (
+        {"SOURCES__SLACK__ACCESS_TOKEN": GOOD_TOKEN},
+        ["run", "--lookback-days", "nan"],
+        "Bad lookback_days nan: a number of days, 0 or more",
+    ),
     ({}, ["run", "--workspace", "Acme"], "Bad workspace name 'Acme'"),
     ({}, ["run", "--workspace", "acme"], "No Slack token for workspace acme: set"),
     (

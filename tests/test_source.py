@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from slack_source import SlackAuthError, SlackConfigError, SlackScopeError, slack_source
+from slack_source.export import slack_export_source
 from tests.conftest import (
     DATASET,
     TOKEN,
@@ -260,6 +261,24 @@ def test_missing_or_malformed_token_is_a_config_error(token):
     assert "token" in str(raised.value).lower()
     if token:
         assert token not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "lookback", [{"lookback_days": -1}, {"max_lookback_days": "soon"}], ids=["negative", "text"]
+)
+def test_a_lookback_that_would_skip_messages_is_a_config_error(lookback, tmp_path):
+    """Below 0 the next run would start after the newest message loaded: what was posted in
+    between would never be read. Both sources refuse it before anything is read."""
+    for make in (
+        lambda: slack_source(
+            access_token=TOKEN, api_base_url="http://127.0.0.1:9/api/", **lookback
+        ),
+        lambda: slack_export_source(
+            str(tmp_path / "never-opened.zip"), layout=object(), **lookback
+        ),
+    ):
+        with pytest.raises(SlackConfigError, match="a number of days, 0 or more"):
+            make()
 
 
 def test_history_pages_are_joined_into_items_unless_they_come_slowly():
