@@ -165,7 +165,7 @@ class DayFileReader:
         except (duckdb.Error, SlackExportError) as error:
             raise self._explain(archive, batch, error) from None
 
-    def _read(self, files: List[str], channel_id: str) -> pa.Table:
+    def _read(self, files: List[str], channel_id: str) -> Optional[pa.Table]:
         keys = [
             k
             for (k,) in self.con.execute(
@@ -174,6 +174,8 @@ class DayFileReader:
                 {"files": files},
             ).fetchall()
         ]
+        if not keys and not self._holds_messages(files):
+            return None  # empty days that `_inflate_member` could not tell from their size
         if "ts" not in keys:
             raise SlackExportError("a message without ts")
         try:
@@ -184,6 +186,13 @@ class DayFileReader:
                 self.types.pop(key, None)
             table = self._typed(files, keys)
         return _finish(table, channel_id)
+
+    def _holds_messages(self, files: List[str]) -> bool:
+        """Whether the files hold any message (`[{}]` does, `[ ]` padded with blanks not)."""
+        (count,) = self.con.execute(
+            "SELECT count(*) FROM read_json_objects($files, format='array')", {"files": files}
+        ).fetchone()
+        return count > 0
 
     def _typed(self, files: List[str], keys: List[str]) -> pa.Table:
         """Read the batch with the known column types; fields seen for the first time are read

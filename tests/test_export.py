@@ -395,6 +395,33 @@ def test_day_files_read_in_many_batches_give_the_same_rows(emulator, tmp_path, m
     assert set(Path(tempfile.gettempdir()).glob("slack_export_*")) == temp_before
 
 
+def test_a_batch_of_empty_days_padded_with_blanks_gives_no_rows(emulator, tmp_path, monkeypatch):
+    """An empty day too large to be told from its size (`[` and `]` around blanks) is read
+    like `[]`: no rows, no error, even when it is a batch of its own. `[{}]` is still a message
+    without a `ts`, named."""
+    workspace, _ = emulator
+    exported = write_export(workspace, tmp_path / "export.zip")
+    monkeypatch.setattr(export_module, "batches", functools.partial(batches, limit=1))
+
+    def with_day(name: str, content: str) -> Path:
+        path = tmp_path / name
+        with zipfile.ZipFile(exported.path) as source, zipfile.ZipFile(path, "w") as target:
+            for member in source.namelist():
+                target.writestr(member, source.read(member))
+            target.writestr("general/2020-01-01.json", content)
+        return path
+
+    padded = with_day("padded.zip", "[\n" + " " * 200 + "\n]\n")
+    loaded = import_zip(make_test_pipeline(tmp_path / "padded", name="padded"), padded)
+    assert loaded["messages"] == exported.messages
+    keyless = with_day("keyless.zip", "[{}]")
+    with pytest.raises(Exception) as raised:
+        import_zip(make_test_pipeline(tmp_path / "keyless", name="keyless"), keyless)
+    assert "general/2020-01-01.json in the export has a message without a valid ts" in str(
+        raised.value
+    )
+
+
 def run_cli(tmp_path, *args):
     environment = {
         k: v
