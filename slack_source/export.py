@@ -52,8 +52,8 @@ EXPORT_ONLY_COLUMNS: Dict[str, Any] = {
 # Rows per item handed to dlt: each item becomes one parquet row group, and DuckDB loads a row
 # group within its memory limit (64 MB in .dlt/config.toml) only when it is this small.
 ITEM_ROWS = 10_000
-# What the hand-over reads back from each page.
-POSITION_COLUMNS = ("ts", "thread_ts", "reply_count", "subtype")
+# What the hand-over reads back from each page besides its `ts` (which `_unique` gives).
+POSITION_COLUMNS = ("thread_ts", "reply_count", "subtype")
 EXPORT_ONLY_CHANNEL_FIELDS = ("members", "pins")
 
 
@@ -138,8 +138,8 @@ def slack_export_source(
                 count = 0
                 days = list(batches(archive, conversation.days))
                 for table in reader.pages(archive, days, conversation.id):
-                    table, previous = _unique(table, previous)
-                    position.observe(*(_column(table, name) for name in POSITION_COLUMNS))
+                    table, stamps, previous = _unique(table, previous)
+                    position.observe(stamps, *(_column(table, n) for n in POSITION_COLUMNS))
                     if pii_mode != "off":
                         table = scrub_json_column(table, "user_profile", profile_map)
                         table = scrub_json_column(table, "root", message_map)
@@ -162,16 +162,20 @@ def _column(table: pa.Table, name: str) -> List[Any]:
     return [None] * table.num_rows
 
 
-def _unique(table: pa.Table, previous: set) -> Tuple[pa.Table, set]:
-    """The page without a `ts` seen twice (in it or in the channel's previous page): staging
-    rows are declared unique (`MESSAGES_WRITE_DISPOSITION`), so a repeat would be two rows."""
+def _unique(table: pa.Table, previous: set) -> Tuple[pa.Table, List[str], set]:
+    """The page without a `ts` seen twice (in it or in the channel's previous page), its `ts`
+    values, and the page's set of them: staging rows are declared unique
+    (`MESSAGES_WRITE_DISPOSITION`), so a repeat would be two rows."""
     stamps = table.column("ts").to_pylist()
     seen = set(stamps)
     if len(seen) == len(stamps) and previous.isdisjoint(seen):
-        return table, seen
-    keep = []
+        return table, stamps, seen
+    keep, kept_stamps = [], []
     kept: set = set(previous)
     for ts in stamps:
-        keep.append(ts not in kept)
+        first = ts not in kept
+        keep.append(first)
+        if first:
+            kept_stamps.append(ts)
         kept.add(ts)
-    return table.filter(pa.array(keep)), seen
+    return table.filter(pa.array(keep)), kept_stamps, seen

@@ -422,6 +422,35 @@ def test_a_batch_of_empty_days_padded_with_blanks_gives_no_rows(emulator, tmp_pa
     )
 
 
+@pytest.mark.parametrize("limit", [None, 1], ids=["same_batch", "next_batch"])
+def test_a_message_in_two_day_files_is_one_row_and_hands_over_once(
+    emulator, tmp_path, monkeypatch, limit
+):
+    """The newest day's messages again in the day before (same batch, or the batch before with
+    one day file per batch): one row each, and the same hand-over state as the export without
+    the copies."""
+    workspace, _ = emulator
+    exported = write_export(workspace, tmp_path / "export.zip")
+    if limit:
+        monkeypatch.setattr(export_module, "batches", functools.partial(batches, limit=limit))
+    repeated = tmp_path / "repeated.zip"
+    with zipfile.ZipFile(exported.path) as source, zipfile.ZipFile(repeated, "w") as target:
+        days = sorted(n for n in source.namelist() if n.startswith("general/"))
+        newest = json.loads(source.read(days[-1]))
+        for member in source.namelist():
+            data = source.read(member)
+            if member == days[-2]:
+                data = json.dumps(json.loads(data) + newest).encode()
+            target.writestr(member, data)
+    states = []
+    for name, path in (("plain", exported.path), ("repeated", repeated)):
+        pipeline = make_test_pipeline(tmp_path / name, name=name)
+        assert import_zip(pipeline, path)["messages"] == exported.messages
+        assert_unique(pipeline)
+        states.append(pipeline.state["sources"]["slack"])
+    assert states[0] == states[1]
+
+
 def run_cli(tmp_path, *args):
     environment = {
         k: v
