@@ -52,8 +52,10 @@ def pack_ts(values: Iterable[str]) -> str:
     for 7.8 MB after a 1M-message import (bench/RESULTS.md). A value not in Slack's form
     ("1700000000.000100") keeps the whole list in the plain form, `ts` joined by spaces."""
     joined = " ".join(values)
-    if not joined or not _CANONICAL_TS.fullmatch(joined):
-        return " ".join(sorted(joined.split(" "))) if joined else ""
+    if not joined:
+        return ""
+    if not _CANONICAL_TS.fullmatch(joined):
+        return " ".join(sorted(joined.split(" ")))
     micros = sorted(map(int, joined.replace(".", "").split(" ")))
     hex_form = DELTA_MARK + ("%x " * len(micros))[:-1]  # one format call: 25k marks a run
     return hex_form % (micros[0], *map(operator.sub, micros[1:], micros))
