@@ -40,14 +40,26 @@ def prefect_harness():
         yield
 
 
+# Environment variables of this project's settings (dlt reads `<SECTION>__<KEY>`).
+PROJECT_SETTINGS = ("SOURCES__", "DESTINATION__", "SLACK_PIPELINE__")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's .dlt secrets or writes to ~/.dlt."""
     for key in list(os.environ):
-        if key.startswith(("SOURCES__", "DESTINATION__", "SLACK_PIPELINE__")):
+        if key.startswith(PROJECT_SETTINGS):
             monkeypatch.delenv(key)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "WARNING")
+
+
+def clean_environment(settings: Dict[str, str]) -> Dict[str, str]:
+    """The environment of a command-line subprocess: this one's without any project setting,
+    plus `settings`, so the command sees only what its test gives it."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(PROJECT_SETTINGS)}
+    environment.update(settings)
+    return environment
 
 
 def start_emulator(

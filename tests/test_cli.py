@@ -1,7 +1,6 @@
 """The command line: bad input ends in one clear line and exit code 2, before any work; the
 shipped configuration runs as the README says."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TOKEN, loaded_messages, readable_channel_ids, truth_messages
+from tests.conftest import (
+    TOKEN,
+    clean_environment,
+    loaded_messages,
+    readable_channel_ids,
+    truth_messages,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "slack_pipeline_with_prefect.py"
@@ -17,19 +22,14 @@ GOOD_TOKEN = "xoxb-emulator-token"
 
 
 def run_cli(*args, env=None, tmp_path=None):
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SOURCES__", "DESTINATION__", "SLACK_PIPELINE__"))
-    }
-    environment.update(
+    environment = clean_environment(
         {
             "SOURCES__SLACK__API_BASE_URL": "http://127.0.0.1:9/api/",
             "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "cli.duckdb"),
             "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
+            **(env or {}),
         }
     )
-    environment.update(env or {})
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
         cwd=tmp_path,
@@ -119,12 +119,7 @@ def test_run_with_the_shipped_config_loads_into_slack_duckdb_in_the_working_fold
     (tmp_path / ".dlt").mkdir()
     shutil.copy(ROOT / ".dlt" / "config.toml", tmp_path / ".dlt" / "config.toml")
     shutil.copy(ROOT / "prefect.toml", tmp_path / "prefect.toml")
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SOURCES__", "DESTINATION__", "SLACK_PIPELINE__"))
-    }
-    environment.update(
+    environment = clean_environment(
         {
             "SOURCES__SLACK__ACCESS_TOKEN": TOKEN,
             "SOURCES__SLACK__API_BASE_URL": server.base_url,

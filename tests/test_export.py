@@ -3,7 +3,6 @@ daily API run, idempotency, PII, and bad input (one line, exit 2, nothing writte
 
 import functools
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from slack_source.handover import advance_channel_state, merge_thread_marks
 from slack_source.message_rows import unpack_ts
 from tests.conftest import (
     DATASET,
+    clean_environment,
     loaded_messages,
     make_test_pipeline,
     query,
@@ -452,12 +452,7 @@ def test_a_message_in_two_day_files_is_one_row_and_hands_over_once(
 
 
 def run_cli(tmp_path, *args):
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SOURCES__", "DESTINATION__", "SLACK_PIPELINE__"))
-    }
-    environment.update(
+    environment = clean_environment(
         {
             "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "cli.duckdb"),
             "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
