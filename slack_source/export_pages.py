@@ -38,8 +38,6 @@ from .message_rows import ts_micros
 
 # Uncompressed day-file bytes per batch: one DuckDB read each, one dlt item each.
 BATCH_BYTES = 32 * 1024 * 1024
-COPY_BUFFER_BYTES = 1024 * 1024
-EMPTY_DAY_BYTES = 64  # a day file this small may be an empty array, `[]` and whitespace
 TS_RE2 = r"^\d{1,12}\.\d{1,6}$"  # `export_archive.TS`, in the syntax pyarrow's RE2 reads
 # How a field's first value character decides its column type, as `rows_to_table` decides from
 # Python values: strings, booleans and numbers stay scalars; objects, arrays or a mix -> JSON.
@@ -65,23 +63,17 @@ def batches(
 
 
 def _inflate_member(archive: zipfile.ZipFile, member: str, path: Path) -> bool:
-    """Inflate one member into `path` through a small buffer; False for a day without
-    messages (`[]`), which is not written.
-
-    Streaming instead of `archive.read`: a day file read whole is a new multi-MB buffer each
-    time, and the kernel's page faults to map it were a fifth of the inflating thread's time."""
+    """Inflate one member into `path`; False for a day without messages (`[]`), which is not
+    written. One member in memory at a time (measured: streaming it through a 1 MiB buffer
+    caused as many page faults and took as long, bench/RESULTS.md)."""
     try:
-        if archive.getinfo(member).file_size <= EMPTY_DAY_BYTES:
-            data = archive.read(member)
-            if data.strip() == b"[]":
-                return False
-            path.write_bytes(data)
-            return True
-        with archive.open(member) as source, path.open("wb") as target:
-            shutil.copyfileobj(source, target, COPY_BUFFER_BYTES)
-        return True
+        data = archive.read(member)
     except UNREADABLE_MEMBER as error:
         raise SlackExportError(f"{member} in the export cannot be read ({error})") from None
+    if data.strip() == b"[]":
+        return False
+    path.write_bytes(data)
+    return True
 
 
 def decide_type(leads: set, has_fraction: bool) -> str:
@@ -175,7 +167,7 @@ class DayFileReader:
             ).fetchall()
         ]
         if not keys and not self._holds_messages(files):
-            return None  # empty days that `_inflate_member` could not tell from their size
+            return None  # empty days with blanks inside the brackets: `[ ]`, `[\n]`
         if "ts" not in keys:
             raise SlackExportError("a message without ts")
         try:

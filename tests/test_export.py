@@ -396,9 +396,8 @@ def test_day_files_read_in_many_batches_give_the_same_rows(emulator, tmp_path, m
 
 
 def test_a_batch_of_empty_days_padded_with_blanks_gives_no_rows(emulator, tmp_path, monkeypatch):
-    """An empty day too large to be told from its size (`[` and `]` around blanks) is read
-    like `[]`: no rows, no error, even when it is a batch of its own. `[{}]` is still a message
-    without a `ts`, named."""
+    """An empty day with blanks inside its brackets is read like `[]`: no rows, no error, even
+    when it is a batch of its own. `[{}]` is still a message without a `ts`, named."""
     workspace, _ = emulator
     exported = write_export(workspace, tmp_path / "export.zip")
     monkeypatch.setattr(export_module, "batches", functools.partial(batches, limit=1))
