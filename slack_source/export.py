@@ -19,6 +19,8 @@ conversations.list fields the `channels` table has; users.json rows are users.li
 
 import logging
 import zipfile
+from contextlib import closing
+from itertools import islice
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dlt
@@ -132,23 +134,28 @@ def slack_export_source(
         profile_map = pseudonymize_users(pii_mode, pii_salt)
         message_map = pseudonymize_messages(pii_mode, pii_salt)
         with zipfile.ZipFile(layout.path) as archive, DayFileReader(json_columns) as reader:
-            for conversation in layout.conversations:
-                position = ChannelPosition(lookback_seconds, mark_seconds)
-                previous: set = set()
-                count = 0
-                days = list(batches(archive, conversation.days))
-                for table in reader.pages(archive, days, conversation.id):
-                    table, stamps, previous = _unique(table, previous)
-                    position.observe(stamps, *(_column(table, n) for n in POSITION_COLUMNS))
-                    if pii_mode != "off":
-                        table = scrub_json_column(table, "user_profile", profile_map)
-                        table = scrub_json_column(table, "root", message_map)
-                    count += table.num_rows
-                    for offset in range(0, table.num_rows, ITEM_ROWS):
-                        yield table.slice(offset, ITEM_ROWS)  # zero-copy
-                position.write(state, conversation.id)
-                run_stats.count_rows("messages_per_channel", conversation.id, count)
-                logger.info("Slack export #%s: %d messages", conversation.name, count)
+            work = [(c, list(batches(archive, c.days))) for c in layout.conversations]
+            jobs = [(c.id, batch) for c, day_batches in work for batch in day_batches]
+            # one stream of pages for all channels: parsing runs ahead across channels too
+            with closing(reader.pages(archive, jobs)) as pages:
+                for conversation, day_batches in work:
+                    position = ChannelPosition(lookback_seconds, mark_seconds)
+                    previous: set = set()
+                    count = 0
+                    for table in islice(pages, len(day_batches)):
+                        if table is None:
+                            continue  # a batch of empty days
+                        table, stamps, previous = _unique(table, previous)
+                        position.observe(stamps, *(_column(table, n) for n in POSITION_COLUMNS))
+                        if pii_mode != "off":
+                            table = scrub_json_column(table, "user_profile", profile_map)
+                            table = scrub_json_column(table, "root", message_map)
+                        count += table.num_rows
+                        for offset in range(0, table.num_rows, ITEM_ROWS):
+                            yield table.slice(offset, ITEM_ROWS)  # zero-copy
+                    position.write(state, conversation.id)
+                    run_stats.count_rows("messages_per_channel", conversation.id, count)
+                    logger.info("Slack export #%s: %d messages", conversation.name, count)
 
     if pii_mode != "off":
         users_resource.add_map(pseudonymize_users(pii_mode, pii_salt))

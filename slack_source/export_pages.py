@@ -16,8 +16,10 @@ rows of an import with the API path's, column by column):
 
 DuckDB reads files, not ZIP members: each batch of day files of one channel is written to a
 private temporary folder, read, and deleted (at most two batches, `2 * BATCH_BYTES`, on disk,
-never the export). While DuckDB reads one batch, a second thread inflates the next: zlib releases
-the GIL, and inflating was a sixth of an import's wall done one after the other.
+never the export). The work runs as three stages, one thread each, across channels: while the
+caller (dlt, writing parquet) handles one page, DuckDB parses the next batch and zlib inflates
+the one after it. zlib and DuckDB release the GIL; one stage after the other, the two cores were
+busy ~1.5 of 2 during an import's extract (bench/RESULTS.md).
 """
 
 import shutil
@@ -25,7 +27,7 @@ import tempfile
 import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import duckdb
 import orjson
@@ -95,10 +97,12 @@ class DayFileReader:
         self.con = duckdb.connect(config={"threads": 2, "memory_limit": "128MB"})
         self.folder = Path(tempfile.mkdtemp(prefix="slack_export_"))
         self.types: Dict[str, str] = {}  # field -> column type, decided on first sight
-        self._inflater = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack_export")
+        self._inflater = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack_inflate")
+        self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack_parse")
         self._staged = 0  # batches written so far: each gets its own file names
 
     def close(self) -> None:
+        self._parser.shutdown(wait=True)
         self._inflater.shutdown(wait=True)
         self.con.close()
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -110,27 +114,48 @@ class DayFileReader:
         self.close()
 
     def pages(
-        self, archive: zipfile.ZipFile, day_batches: Sequence[List[str]], channel_id: str
-    ) -> Iterator[pa.Table]:
-        """An Arrow table of each batch's messages, in order (batches of empty days give none);
-        `SlackExportError` naming a bad file. The next batch is inflated meanwhile."""
-        upcoming: Optional[Future] = None
+        self, archive: zipfile.ZipFile, jobs: Sequence[Tuple[str, List[str]]]
+    ) -> Iterator[Optional[pa.Table]]:
+        """One item per job (a channel id and a batch of its day files), in order: the batch's
+        messages as an Arrow table, or None for a batch of empty days; `SlackExportError`
+        naming a bad file. Batch i+1 is parsed and batch i+2 inflated while the caller has
+        page i. Batches are parsed one after the other, in order (`types` is decided on first
+        sight)."""
+        staged: Dict[int, Future] = {}
+        parsed: Dict[int, Future] = {}
+
+        def stage(j: int) -> None:
+            if j < len(jobs) and j not in staged:
+                staged[j] = self._inflater.submit(self._stage, archive, jobs[j][1])
+
+        def parse(j: int) -> None:
+            if j < len(jobs) and j not in parsed:
+                stage(j)
+                parsed[j] = self._parser.submit(self._page, archive, jobs[j], staged.pop(j))
+
         try:
-            for i, batch in enumerate(day_batches):
-                staged = upcoming or self._inflater.submit(self._stage, archive, batch)
-                upcoming = None
-                files = staged.result()  # raises what inflating raised
-                if i + 1 < len(day_batches):
-                    upcoming = self._inflater.submit(self._stage, archive, day_batches[i + 1])
-                try:
-                    table = self._parse(archive, batch, files, channel_id)
-                finally:
-                    _unlink(files)
-                if table is not None:
-                    yield table
+            for i in range(len(jobs)):
+                parse(i)
+                parse(i + 1)
+                stage(i + 2)
+                yield parsed.pop(i).result()  # raises what inflating or parsing raised
+        finally:  # stopped early or failed: wait for the work ahead and remove its files
+            for future in parsed.values():
+                future.exception()  # `_page` removes its batch's files itself
+            for future in staged.values():
+                if future.exception() is None:
+                    _unlink(future.result())
+
+    def _page(
+        self, archive: zipfile.ZipFile, job: Tuple[str, List[str]], staged: Future
+    ) -> Optional[pa.Table]:
+        """Parse one inflated batch (on the parsing thread) and remove its files."""
+        channel_id, batch = job
+        files = staged.result()
+        try:
+            return self._parse(archive, batch, files, channel_id)
         finally:
-            if upcoming is not None:  # stopped early: remove what was inflated ahead
-                _unlink(upcoming.result() if upcoming.exception() is None else [])
+            _unlink(files)
 
     def _stage(self, archive: zipfile.ZipFile, batch: List[str]) -> List[Path]:
         """Inflate a batch's members one at a time into the temporary folder (never all in
