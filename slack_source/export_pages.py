@@ -261,6 +261,8 @@ class DayFileReader:
             raise FastReadRefused() from None
         if table.slice(0, 2).column("ts").to_pylist() != [SEED_TS, SEED_TS]:
             raise FastReadRefused()
+        if set(table.column_names) != {*self.types, *self.null_only, "ts"}:
+            raise FastReadRefused()  # e.g. DuckDB renamed `Id` beside `id` (`id_1`)
         for field in table.schema:
             kind = "VARCHAR" if field.name == "ts" else self.types.get(field.name, "JSON")
             if not ARROW_KINDS[kind](field.type):
