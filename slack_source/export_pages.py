@@ -51,8 +51,10 @@ from .export_archive import UNREADABLE_MEMBER, SlackExportError, read_day
 from .export_lines import element_lines
 from .message_rows import ts_micros
 
-# Uncompressed day-file bytes per batch: one DuckDB read each, one dlt item each.
-BATCH_BYTES = 32 * 1024 * 1024
+# Uncompressed day-file bytes per batch: one DuckDB read each, one dlt item each. 16 MB: at 32
+# MB the line read's working memory put the 1M import's peak RSS at 426-436 MB, at 16 MB 378-381
+# MB, as fast (3 interleaved pairs, bench/RESULTS.md).
+BATCH_BYTES = 16 * 1024 * 1024
 TS_RE2 = r"^\d{1,12}\.\d{1,6}$"  # `export_archive.TS`, in the syntax pyarrow's RE2 reads
 # How a field's first value character decides its column type, as `rows_to_table` decides from
 # Python values: strings, booleans and numbers stay scalars; objects, arrays or a mix -> JSON.
