@@ -6,6 +6,7 @@ state, and DuckDB allows one writer per file.
 
 import gc
 import logging
+import os
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional
@@ -57,13 +58,20 @@ def duckdb_destination(credentials: Optional[str] = None) -> Any:
 
 
 def duckdb_file(settings: RunSettings) -> str:
-    """The DuckDB file a run loads into: `slack_pipeline.duckdb_file`, else the
-    `destination.duckdb.credentials` set in the environment or secrets.toml, else
-    `<pipeline_name>.duckdb` in the working folder (dlt's own default).
+    """The DuckDB file a run loads into, as an absolute path: `slack_pipeline.duckdb_file`, else
+    the `destination.duckdb.credentials` set in the environment or secrets.toml, else
+    `<pipeline_name>.duckdb`; a relative one is in the working folder of the run.
 
     Always handed to dlt: .dlt/config.toml holds `[destination.duckdb.credentials]` settings (the
     memory limit), and with no path configured anywhere dlt took that table for the credentials
-    themselves and stopped every run with "config.toml cannot hold secret values"."""
+    themselves and stopped every run with "config.toml cannot hold secret values". Absolute:
+    dlt puts a relative path in the folder the pipeline was first run from (its local state's
+    `initial_cwd`), so a run from another folder, e.g. a worker's, loaded into a file elsewhere
+    than the one `check` named."""
+    return os.path.abspath(_configured_duckdb_file(settings))
+
+
+def _configured_duckdb_file(settings: RunSettings) -> str:
     if settings.duckdb_file:
         return settings.duckdb_file
     configured = dlt.secrets.get("destination.duckdb.credentials")

@@ -12,6 +12,7 @@ from tests.conftest import (
     TOKEN,
     clean_environment,
     loaded_messages,
+    query,
     readable_channel_ids,
     truth_messages,
 )
@@ -114,11 +115,15 @@ def test_run_with_the_shipped_config_loads_into_slack_duckdb_in_the_working_fold
 ):
     """No DuckDB file configured anywhere, the repository's .dlt/config.toml (which sets
     `[destination.duckdb.credentials]` options): the run loads into `slack.duckdb` in the working
-    folder, as the README's settings table says, and `check` names that file."""
+    folder, as the README's settings table says, and `check` names that file. Also from a second
+    folder with the same pipeline state (a worker's folder): dlt alone would load into the
+    first folder's file."""
     workspace, server = emulator
-    (tmp_path / ".dlt").mkdir()
-    shutil.copy(ROOT / ".dlt" / "config.toml", tmp_path / ".dlt" / "config.toml")
-    shutil.copy(ROOT / "prefect.toml", tmp_path / "prefect.toml")
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        (folder / ".dlt").mkdir(parents=True)
+        shutil.copy(ROOT / ".dlt" / "config.toml", folder / ".dlt" / "config.toml")
+        shutil.copy(ROOT / "prefect.toml", folder / "prefect.toml")
     environment = clean_environment(
         {
             "SOURCES__SLACK__ACCESS_TOKEN": TOKEN,
@@ -129,21 +134,27 @@ def test_run_with_the_shipped_config_loads_into_slack_duckdb_in_the_working_fold
         }
     )
 
-    def cli(*args: str) -> subprocess.CompletedProcess:
+    def cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, str(SCRIPT), *args],
-            cwd=tmp_path,
+            cwd=folder,
             env=environment,
             capture_output=True,
             text=True,
             timeout=300,
         )
 
-    checked = cli("check")
+    checked = cli(first, "check")
     assert checked.returncode == 0, checked.stderr[-2000:]
-    assert "Destination:   duckdb: slack.duckdb, dataset slack_data" in checked.stdout
-    ran = cli("run", "--start-date", "2020-01-01")
+    assert f"Destination:   duckdb: {first / 'slack.duckdb'}, dataset slack_data" in checked.stdout
+    ran = cli(first, "run", "--start-date", "2020-01-01")
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert "cannot hold secret values" not in ran.stdout + ran.stderr
-    loaded = loaded_messages(tmp_path / "slack.duckdb")
+    loaded = loaded_messages(first / "slack.duckdb")
     assert set(loaded) == set(truth_messages(workspace, readable_channel_ids(workspace)))
+    checked = cli(second, "check")
+    assert f"Destination:   duckdb: {second / 'slack.duckdb'}, dataset slack_data" in checked.stdout
+    ran = cli(second, "run")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert query(second / "slack.duckdb", "SELECT count(*) FROM slack_data.channels")[0][0] > 0
+    assert loaded_messages(first / "slack.duckdb") == loaded
