@@ -27,6 +27,7 @@ from dlt.common.typing import TSecretStrValue
 
 from slack_source import SlackConfigError, check_token
 
+from .loading import duckdb_file
 from .settings import RunSettings
 
 # A name becomes part of a dlt pipeline name, a dataset, an env variable and a Prefect limit.
@@ -153,7 +154,7 @@ def configured_workspaces(settings: RunSettings, wanted: Optional[List[str]]) ->
     for name in dict.fromkeys(names):
         mine = for_workspace(settings, name)
         # DuckDB has one writer per file: two workspaces in one file could not load at once.
-        where = mine.dataset_name if settings.destination == "bigquery" else mine.duckdb_file
+        where = mine.dataset_name if settings.destination == "bigquery" else duckdb_file(mine)
         for what in (f"pipeline {mine.pipeline_name}", f"destination {where}"):
             if what in seen:
                 raise SlackConfigError(f"Workspaces {seen[what]} and {name} share the {what}")

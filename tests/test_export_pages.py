@@ -38,8 +38,12 @@ def write_zip(path: Path, broken: str = "") -> Path:
     }
     if broken:
         contents[broken] = contents[broken][:-5]
+    return write_days(path, contents)
+
+
+def write_days(path: Path, days: "dict[str, bytes]") -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in contents.items():
+        for name, data in days.items():
             archive.writestr(name, data)
     return path
 
@@ -111,13 +115,6 @@ def varied_day(first: int, count: int, extra: "dict | None" = None) -> bytes:
         }
         messages.append({**message, **(extra or {})})
     return json.dumps(messages, indent=4, ensure_ascii=False).encode()
-
-
-def write_days(path: Path, days: "dict[str, bytes]") -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in days.items():
-            archive.writestr(name, data)
-    return path
 
 
 def read_all(path: Path, members: List[str], fast: bool = True, monkeypatch=None):
