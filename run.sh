@@ -7,7 +7,7 @@
 #   ./run.sh check   token, scopes, channels and destination of a run; loads nothing
 #   ./run.sh alerts  create/update the alert automations on the server in PREFECT_API_URL
 #   ./run.sh workspaces  one run of the parent flow: every configured workspace on the pool
-#   ./run.sh python  the project's Python with its settings (e.g. -m bench.throughput ...)
+#   ./run.sh python  the project's Python with its settings (e.g. -m tooling.bench.throughput ...)
 #   ./run.sh import-export PATH.zip   backfill from a Slack export, then the daily run continues
 #   ./run.sh <args>  anything else goes to slack_pipeline_with_prefect.py (run, serve, ...)
 set -euo pipefail
@@ -65,7 +65,7 @@ prepare_prefect_home() {
   local home="${PREFECT_HOME:-$HOME/.prefect}"
   [[ -f "$home/prefect.db" && -f "$home/memo_store.toml" ]] && return
   echo "Preparing Prefect's database in $home (one time, ~12 s)..." >&2
-  "$PY" -m devtools.prefect_server prepare-home "$home"
+  "$PY" -m tooling.devtools.prefect_server prepare-home "$home"
 }
 
 # Memory, where the runtime reads it (at process start): glibc keeps freed pages in one heap
@@ -82,8 +82,8 @@ setup
 case "${1:-demo}" in
   test)  shift; setup_bigquery_emulator; exec "$PY" -m pytest "$@" ;;
   lint)  "$VENV/bin/ruff" check . && exec "$VENV/bin/ruff" format --check . ;;
-  bench) shift; exec "$PY" -m bench.smoke "$@" ;;
-  demo)  shift; prepare_prefect_home; exec "$PY" -m demo "$@" ;;
+  bench) shift; exec "$PY" -m tooling.bench.smoke "$@" ;;
+  demo)  shift; prepare_prefect_home; exec "$PY" -m tooling.demo "$@" ;;
   alerts) shift; exec "$PY" -m orchestration.automations apply "$@" ;;
   workspaces) shift; exec "$PY" slack_workspaces_with_prefect.py "$@" ;;
   python) shift; exec "$PY" "$@" ;;

@@ -20,9 +20,10 @@ from typing import Any, Dict, List, Optional
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from orchestration.fan_out import runs_markdown, start_runs, wait_for_runs
-from orchestration.settings import DateLike, load_run_settings, validate_dates
-from orchestration.workspaces import configured_workspaces
+from orchestration.failures import RunFailed
+from orchestration.prepare import prepare_fan_out
+from orchestration.run_settings import DateLike
+from orchestration.workspaces.fan_out import runs_markdown, start_runs, wait_for_runs
 
 # The deployment each child runs on: slack_pipeline without a deployment-wide limit (that one
 # would serialize every workspace); prefect.yaml defines it.
@@ -44,8 +45,7 @@ def slack_workspaces(
     the others have finished loading."""
     started = time.monotonic()
     logger = get_run_logger()
-    names = configured_workspaces(load_run_settings(), workspaces)
-    validate_dates(start_date, end_date)
+    names = prepare_fan_out(workspaces, start_date, end_date, lookback_days)
     shared = dict(start_date=start_date, end_date=end_date, lookback_days=lookback_days)
     parameters = {key: value for key, value in shared.items() if value is not None}
 
@@ -60,7 +60,7 @@ def slack_workspaces(
     )
     failed = [run for run in runs if not run.completed]
     if failed:
-        raise RuntimeError(
+        raise RunFailed(
             "Slack workspaces not loaded: "
             + ", ".join(f"{run.workspace} ({run.state}: {run.message})" for run in failed)
         )
@@ -69,10 +69,17 @@ def slack_workspaces(
 
 
 if __name__ == "__main__":
+    from orchestration.cli import run_flow
+
     parser = argparse.ArgumentParser(prog="slack_workspaces_with_prefect.py")
     parser.add_argument("--workspaces", help="comma-separated names (default: all configured)")
     parser.add_argument("--start-date", help="YYYY-MM-DD backfill start; default: from state")
     parser.add_argument("--end-date", help="YYYY-MM-DD, exclusive")
     args = parser.parse_args()
     names = [n.strip() for n in (args.workspaces or "").split(",") if n.strip()]
-    slack_workspaces(workspaces=names or None, start_date=args.start_date, end_date=args.end_date)
+    run_flow(
+        slack_workspaces,
+        workspaces=names or None,
+        start_date=args.start_date,
+        end_date=args.end_date,
+    )

@@ -26,8 +26,10 @@ from datetime import timedelta
 from typing import Dict, List, Optional
 from uuid import UUID
 
-import dlt
 import httpx
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.typing import TSecretStrValue
 from prefect.automations import AutomationCore, EventTrigger, Posture, SendNotification
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
@@ -56,6 +58,14 @@ class AlertConfigError(ValueError):
     """A missing or malformed alert setting (the message never contains the URL)."""
 
 
+@configspec
+class AlertConfig(BaseConfiguration):
+    """`[slack_pipeline.alerts]` (env SLACK_PIPELINE__ALERTS__*)."""
+
+    webhook_url: Optional[TSecretStrValue] = None
+    missing_run_hours: Optional[float] = None
+
+
 @dataclass
 class AlertSettings:
     webhook_url: str
@@ -64,7 +74,8 @@ class AlertSettings:
 
 def load_alert_settings(missing_run_seconds: Optional[float] = None) -> AlertSettings:
     """Read `[slack_pipeline.alerts]`; `missing_run_seconds` overrides the hours (tests)."""
-    url = dlt.secrets.get("slack_pipeline.alerts.webhook_url")
+    config = resolve_configuration(AlertConfig(), sections=("slack_pipeline", "alerts"))
+    url = config.webhook_url
     if not url:
         raise AlertConfigError(
             "No alert webhook: set [slack_pipeline.alerts] webhook_url in .dlt/secrets.toml"
@@ -76,7 +87,7 @@ def load_alert_settings(missing_run_seconds: Optional[float] = None) -> AlertSet
     if missing_run_seconds is not None:
         within = timedelta(seconds=float(missing_run_seconds))
     else:
-        hours = dlt.config.get("slack_pipeline.alerts.missing_run_hours")
+        hours = config.missing_run_hours
         within = timedelta(hours=float(hours if hours is not None else DEFAULT_MISSING_RUN_HOURS))
     if within < MIN_PROACTIVE_WITHIN:
         raise AlertConfigError("the missing-run window must be at least 10 seconds")

@@ -8,40 +8,43 @@ profile and the destination. It loads nothing and writes nothing.
 import os
 from typing import Any, Dict, List
 
-import dlt
-
 from slack_source import SlackAccess, check_access, list_channels, make_client, needed_scopes
-from slack_source.channels import access_of, name_of
-from slack_source.preflight import OPTIONAL_SCOPES
+from slack_source.access import OPTIONAL_SCOPES
+from slack_source.channels import channel_action, name_of
+from slack_source.settings import PREFLIGHT_ATTEMPTS
 
 from .loading import duckdb_file
-from .preflight import PREFLIGHT_ATTEMPTS, join_public_channels
-from .settings import RunSettings
+from .run_settings import (
+    RunSettings,
+    bigquery_credentials,
+    bigquery_settings,
+    source_settings,
+)
 
 
 def channel_plan(channels: List[Dict[str, Any]], join: bool) -> Dict[str, List[str]]:
     """Channel names by what a run does with them: read, join then read, or skip."""
     plan: Dict[str, List[str]] = {"read": [], "join": [], "skip": []}
     for channel in channels:
-        plan[access_of(channel, join)].append("#" + name_of(channel))
+        plan[channel_action(channel, join)].append("#" + name_of(channel))
     return plan
 
 
 def describe_destination(settings: RunSettings) -> str:
     if settings.destination == "bigquery":
-        project = dlt.secrets.get("destination.bigquery.credentials.project_id") or (
+        project = bigquery_credentials().project_id or (
             "from GOOGLE_APPLICATION_CREDENTIALS"
             if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
             else "from Application Default Credentials"
         )
-        location = dlt.config.get("destination.bigquery.location") or "US"
+        location = bigquery_settings().location or "US"
         return f"bigquery: project {project}, dataset {settings.dataset_name}, {location}"
     return f"duckdb: {duckdb_file(settings)}, dataset {settings.dataset_name}"
 
 
 def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[str], bool]":
     """The report's lines and whether a run could succeed (auth errors raise)."""
-    join = join_public_channels()
+    join = source_settings().join_public_channels
     client = make_client(max_attempts=PREFLIGHT_ATTEMPTS)
     access: SlackAccess = check_access(client, include_private, join)
     needed = needed_scopes(include_private, join)
@@ -71,7 +74,7 @@ def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[st
             f"  skips:       {', '.join(plan['skip']) or 'none'}"
             + ("" if join or not plan["skip"] else " (not a member; set join_public_channels)")
         )
-    profile = dlt.config.get("sources.slack.rate_limit_profile") or "tiers"
+    profile = source_settings().rate_limit_profile or "tiers"
     lines.append(f"Rate limits:   {profile}")
     lines.append(f"Destination:   {describe_destination(settings)}")
     lines.append("Ready to run." if not access.missing else "Not ready: add the missing scopes.")

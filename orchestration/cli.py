@@ -1,4 +1,4 @@
-"""Command line of `slack_pipeline_with_prefect.py`: serve (default), run, check, demo,
+"""Command line of `slack_pipeline_with_prefect.py`: serve (default), run, check,
 import-export.
 
 Bad input (a bad, revoked or under-scoped token included) ends in one line on stderr and exit
@@ -7,14 +7,15 @@ code 2, before anything is written; a failed run ends in one line naming the cau
 
 import argparse
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
-from slack_source import RETRYABLE, SlackApiError, SlackConfigError, SlackError
-from slack_source.settings import check_lookback
+from slack_source import RETRYABLE, SlackApiError, SlackConfigError
 
-from .retry_policy import causes, root_slack_error
-from .settings import load_run_settings, validate_dates, validate_destination_credentials
+from .failures import causes, root_slack_error
+from .prepare import prepare_import, prepare_run
+from .run_settings import load_run_settings, source_settings, validate_token
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
@@ -41,12 +42,8 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
     sub.add_parser("serve", help="serve the daily deployment (the default)")
     run = sub.add_parser("run", help="one flow run now")
     check = sub.add_parser("check", help="check the token, scopes, channels and destination")
-    demo = sub.add_parser("demo", help="offline demo: bundled Slack emulator -> local DuckDB")
-    for p in (run, demo):
-        p.add_argument("--channels", help="comma-separated channel names or ids (default: all)")
-        p.add_argument("--start-date", help="YYYY-MM-DD; default: continue from state")
-        p.add_argument("--end-date", help="YYYY-MM-DD, exclusive; for bounded backfills")
-    for p in (run, demo, check):
+    add_run_options(run)
+    for p in (run, check):
         p.add_argument("--include-private", action="store_true", help="read private channels too")
     run.add_argument(
         "--workspace",
@@ -57,18 +54,26 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
         type=float,
         help="re-read at least this many days (default: sources.slack.lookback_days)",
     )
-    demo.add_argument("--messages", type=int, default=3000, help="size of the demo workspace")
-    demo.add_argument("--output", default="demo_output", help="folder for the DuckDB file")
     importer = sub.add_parser("import-export", help="backfill from a Slack export ZIP")
     importer.add_argument("path", help="the export ZIP (Workspace settings > Import/Export Data)")
-    args = parser.parse_args(argv)
+    return command_of(parser.parse_args(argv))
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """What to read: channels and dates (also the demo's options, tooling/demo)."""
+    parser.add_argument("--channels", help="comma-separated channel names or ids (default: all)")
+    parser.add_argument("--start-date", help="YYYY-MM-DD; default: continue from state")
+    parser.add_argument("--end-date", help="YYYY-MM-DD, exclusive; for bounded backfills")
+
+
+def command_of(args: argparse.Namespace) -> Command:
     channels = (
         [c.strip() for c in args.channels.split(",") if c.strip()]
         if getattr(args, "channels", None)
         else None
     )
     return Command(
-        name=args.command or "serve",
+        name=getattr(args, "command", None) or "serve",
         channels=channels,
         start_date=getattr(args, "start_date", None),
         end_date=getattr(args, "end_date", None),
@@ -93,21 +98,26 @@ def describe_failure(error: BaseException) -> str:
     return text
 
 
-def validate_inputs(command: Command) -> None:
-    """Every check before the flow starts: settings, dates, credentials, then the token's
-    access (one `auth.test`), so bad input never starts a flow run or writes a row."""
-    from .preflight import slack_access
-    from .settings import validate_token
-    from .workspaces import for_workspace, token_setting, workspace_access
+def prepare_or_exit(command: Command) -> None:
+    """Every check before the flow starts (`prepare.prepare_run`, one `auth.test` handed over to
+    the flow), so bad input never starts a flow run or writes a row."""
+    with exit_on_bad_input():
+        prepare_run(
+            command.workspace,
+            command.channels,
+            command.start_date,
+            command.end_date,
+            command.include_private,
+            command.lookback_days,
+            hand_over=True,
+        )
 
+
+@contextmanager
+def exit_on_bad_input() -> Iterator[None]:
+    """Bad input or a rejected token: one line, exit 2; Slack unreachable: one line, exit 1."""
     try:
-        settings = for_workspace(load_run_settings(), command.workspace)
-        validate_dates(command.start_date, command.end_date)
-        check_lookback(command.lookback_days)
-        if command.workspace is None:
-            validate_token()
-        validate_destination_credentials(settings)
-        slack_access(command.include_private, token_setting(settings), **workspace_access(settings))
+        yield
     except (SlackConfigError, SlackApiError) as error:
         fail(str(error), EXIT_BAD_INPUT)
     except RETRYABLE as error:
@@ -116,43 +126,43 @@ def validate_inputs(command: Command) -> None:
 
 def unreachable(error: BaseException) -> str:
     """Slack did not answer after the retries: say where, never with the token."""
-    import dlt
-
-    base = dlt.config.get("sources.slack.api_base_url") or "https://slack.com/api/"
+    base = source_settings().api_base_url
     reason = getattr(error, "reason", None) or type(error).__name__
     return f"cannot reach Slack at {base} ({reason}); check the network or api_base_url"
 
 
-def run_once(flow: Callable[..., Any], command: Command) -> Any:
-    validate_inputs(command)
+def run_flow(flow: Callable[..., Any], **parameters: Any) -> Any:
+    """Run the flow in this process; a failed run is one line naming the cause, exit 2 when
+    the cause is bad input or a rejected token, else 1."""
     try:
-        return flow(
-            channels=command.channels,
-            start_date=command.start_date,
-            end_date=command.end_date,
-            include_private=command.include_private,
-            lookback_days=command.lookback_days,
-            **({"workspace": command.workspace} if command.workspace else {}),
-        )
-    except (SlackError, Exception) as error:  # noqa: BLE001 - one clear line, not a traceback
+        return flow(**parameters)
+    except Exception as error:  # noqa: BLE001 - one clear line, not a traceback
         cause = root_slack_error(error)
         permanent = isinstance(cause, (SlackConfigError, SlackApiError))
         fail(describe_failure(error), EXIT_BAD_INPUT if permanent else EXIT_RUN_FAILED)
 
 
+def run_once(flow: Callable[..., Any], command: Command) -> Any:
+    prepare_or_exit(command)
+    return run_flow(
+        flow,
+        channels=command.channels,
+        start_date=command.start_date,
+        end_date=command.end_date,
+        include_private=command.include_private,
+        lookback_days=command.lookback_days,
+        **({"workspace": command.workspace} if command.workspace else {}),
+    )
+
+
 def run_check(command: Command) -> None:
     """Print the check report; exit 0 when a run could succeed, 2 when it could not."""
     from .check import check_report
-    from .settings import validate_token
 
-    try:
+    with exit_on_bad_input():
         settings = load_run_settings()
         validate_token()
         lines, ready = check_report(settings, command.include_private)
-    except (SlackConfigError, SlackApiError) as error:
-        fail(str(error), EXIT_BAD_INPUT)
-    except RETRYABLE as error:
-        fail(unreachable(error), EXIT_RUN_FAILED)
     print("\n".join(lines))
     if not ready:
         raise SystemExit(EXIT_BAD_INPUT)
@@ -162,17 +172,22 @@ def run_import(flow: Callable[..., Any], command: Command) -> Any:
     """`import-export PATH`: the export's layout and the destination are checked before the flow
     starts; a malformed day file found while loading is bad input too (exit 2, nothing written).
     No Slack token is needed."""
-    from .export_import import check_export
-
     path = command.options["path"]
-    try:
-        validate_destination_credentials(load_run_settings())
-        check_export(path)
-    except SlackConfigError as error:
-        fail(str(error), EXIT_BAD_INPUT)
-    try:
-        return flow(path=path)
-    except Exception as error:  # noqa: BLE001 - one clear line, not a traceback
-        cause = root_slack_error(error)
-        code = EXIT_BAD_INPUT if isinstance(cause, SlackConfigError) else EXIT_RUN_FAILED
-        fail(describe_failure(error), code)
+    with exit_on_bad_input():
+        prepare_import(path)
+    return run_flow(flow, path=path)
+
+
+def main(daily_flow: Callable[..., Any]) -> None:
+    """`python slack_pipeline_with_prefect.py [serve|run|check|import-export]`."""
+    command = parse_command_line()
+    if command.name == "import-export":
+        from slack_import_export_with_prefect import slack_import_export
+
+        run_import(slack_import_export, command)
+    elif command.name == "serve":
+        daily_flow.serve("slack_pipeline", cron="0 0 * * *", limit=1)
+    elif command.name == "run":
+        run_once(daily_flow, command)
+    else:
+        run_check(command)

@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import dlt
@@ -18,9 +19,11 @@ from dlt.common.runtime.collector import LogCollector
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.extract.source import DltSource
 
-from slack_source.bigquery_layout import apply_bigquery_layout
+from slack_source.import_export import ExportLayout, import_export_source, open_export
+from slack_source.run_stats import RunStats
 
-from .settings import RunSettings
+from .bigquery_layout import apply_bigquery_layout
+from .run_settings import RunSettings, duckdb_settings
 
 _LOAD_LOCK = threading.Lock()
 logger = logging.getLogger("dlt.slack")
@@ -74,7 +77,7 @@ def duckdb_file(settings: RunSettings) -> str:
 def _configured_duckdb_file(settings: RunSettings) -> str:
     if settings.duckdb_file:
         return settings.duckdb_file
-    configured = dlt.secrets.get("destination.duckdb.credentials")
+    configured = duckdb_settings().credentials
     if isinstance(configured, dict):  # a [destination.duckdb.credentials] table in secrets.toml
         configured = configured.get("database")
     if isinstance(configured, str) and configured:
@@ -156,7 +159,7 @@ def load(pipeline: dlt.Pipeline, source: DltSource) -> Dict[str, Any]:
 def load_messages(
     pipeline: dlt.Pipeline, build: Callable[[bool], DltSource], append_into_empty: bool
 ) -> Dict[str, Any]:
-    """`load` for a source of `messages`, built by `build(into_empty_table)`: into an empty
+    """`load` for a source of `messages`, built by `build(append_into_empty)`: into an empty
     table (a first backfill) it appends instead of merging when `append_into_empty`. Decided
     after a killed run's packages are finished, since those may write rows."""
     with _LOAD_LOCK:
@@ -195,3 +198,36 @@ def table_row_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
                 continue
             counts[table] = int(rows[0][0])
     return counts
+
+
+def import_export(
+    settings: RunSettings,
+    path: "str | Path",
+    layout: Optional[ExportLayout] = None,
+    **source_kwargs: Any,
+) -> Dict[str, Any]:
+    """Load the export into `settings`' pipeline; rows per table and counts for the summary.
+
+    One dlt load, so that bad input writes nothing: dlt extracts everything into its local
+    working folder before normalize and load touch the destination, and every day file is
+    parsed during that extract, so a malformed one (named in the error) stops the run first.
+    A separate parse-only pass would find the same files at the cost of reading the export
+    twice (the largest part of the import's CPU time).
+
+    `source_kwargs` go to `import_export_source` (e.g. `pii_mode`); unset ones come from
+    `sources.slack.*` config like the API source's.
+    """
+    layout = layout or open_export(path)
+    stats = RunStats()
+    pipeline = make_pipeline(settings)
+
+    def export(append_into_empty: bool) -> Any:
+        kwargs = {"append_into_empty": append_into_empty, **source_kwargs}
+        return import_export_source(str(path), layout=layout, stats=stats, **kwargs)
+
+    result = {
+        **load_messages(pipeline, export, settings.append_into_empty),
+        "stats": stats.as_dict(),
+    }
+    result["stats"]["day_files"] = layout.day_files
+    return result

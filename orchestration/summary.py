@@ -9,7 +9,7 @@ from typing import Any, Dict, List
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from .settings import RunSettings
+from .run_settings import RunSettings
 
 
 def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:

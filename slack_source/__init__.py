@@ -20,6 +20,7 @@ import dlt
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
+from .access import SlackAccess, check_access, needed_scopes, require_access
 from .arrow_pages import concat_pages, quiet_arrow_hint_notices, rows_to_table, table_rows
 from .channels import fail_channel, list_channels, name_of, open_history, select_channels
 from .client import RETRYABLE, SlackClient, check_token, make_client
@@ -35,7 +36,6 @@ from .errors import (
 from .history import ChannelHistoryReader, batched_rows, plan_window
 from .message_rows import datetime_to_ts
 from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
-from .preflight import SlackAccess, check_access, needed_scopes, require_access
 from .run_stats import RunStats
 from .settings import (
     CHANNEL_COLUMNS,
@@ -48,6 +48,7 @@ from .settings import (
     MESSAGE_COLUMNS,
     MESSAGE_JSON_COLUMNS,
     MESSAGES_WRITE_DISPOSITION,
+    SLACK_CALL_ATTEMPTS,
     USER_COLUMNS,
     check_lookback,
     message_columns,
@@ -96,13 +97,13 @@ def slack_source(
     join_public_channels: bool = False,
     rate_limit_profile: str = "tiers",
     rate_limit_minute_seconds: float = 60.0,
-    max_attempts: int = 8,
+    max_attempts: int = SLACK_CALL_ATTEMPTS,
     channel_list: Optional[List[Dict[str, Any]]] = None,
     stats: Optional[Any] = None,
     pii_mode: str = "off",
     pii_salt: Optional[TSecretStrValue] = None,
     team_id: Optional[str] = None,
-    into_empty_table: bool = False,
+    append_into_empty: bool = False,
 ) -> Sequence[DltResource]:
     """Slack workspace data. Every argument can come from `sources.slack.*` config.
 
@@ -123,7 +124,7 @@ def slack_source(
             for users' names/emails and messages' `user_profile` (see `slack_source.pii`).
         team_id: the workspace an Enterprise Grid org-level token reads (sent on users.list and
             conversations.list); unset for a workspace token.
-        into_empty_table: the destination has no `messages` row yet (the caller checked, after
+        append_into_empty: the destination has no `messages` row yet (the caller checked, after
             finishing pending packages): rows are appended instead of merged and deletion rows
             are not written (nothing to delete). Same result, since one load emits each
             (`channel_id`, `ts`) once, without the merge writing every message twice (staging
@@ -208,7 +209,7 @@ def slack_source(
                 fail_channel(run_stats, name_of(channel), error)
                 continue
             deletions = reader.finish()  # commits the channel's state either way
-            if into_empty_table:
+            if append_into_empty:
                 deletions = []  # nothing to delete in an empty table: not written, not counted
             if deletions:
                 yield page_table(deletions)
@@ -228,8 +229,8 @@ def slack_source(
         name="messages",
         data_from=channel_history,
         primary_key=("channel_id", "ts"),
-        write_disposition="append" if into_empty_table else MESSAGES_WRITE_DISPOSITION,
-        columns=message_columns(appending=into_empty_table),
+        write_disposition="append" if append_into_empty else MESSAGES_WRITE_DISPOSITION,
+        columns=message_columns(append_into_empty=append_into_empty),
         parallelized=True,
     )
     def messages(page: Any) -> Any:
@@ -238,7 +239,7 @@ def slack_source(
         thread_state = dlt.current.source_state().setdefault("threads", {})
         rows = table_rows(page, THREAD_PARENT_COLUMNS)
         replies = refresh_threads(client, rows, thread_state, end_ts, run_stats, thread_failed)
-        if into_empty_table:
+        if append_into_empty:
             replies = [row for row in replies if not row.get("is_deleted")]
         return concat_pages([page, page_table(replies)]) if replies else page
 

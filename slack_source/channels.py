@@ -62,7 +62,7 @@ def name_of(channel: Dict[str, Any]) -> str:
     return str(channel.get("name", channel["id"]))
 
 
-def access_of(channel: Dict[str, Any], join_public_channels: bool) -> str:
+def channel_action(channel: Dict[str, Any], join_public_channels: bool) -> str:
     """What a run does with a listed channel: `read` it, `join` it first, or `skip` it (the bot
     is not in it and may not join). Unknown membership (a caller-given list) reads: the history
     call decides."""
@@ -95,7 +95,7 @@ def open_history(
     that a refusal is decided before any row is yielded; the remaining pages stream lazily.
     """
     name = name_of(channel)
-    access = access_of(channel, join_public_channels)
+    access = channel_action(channel, join_public_channels)
     if access == "skip":
         _skip(stats, name, "not_in_channel")
         return None

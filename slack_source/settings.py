@@ -72,6 +72,16 @@ def page_sizes(profile: str) -> Dict[str, int]:
 ITEM_ROWS = 5000
 ITEM_MAX_WAIT_S = 0.5
 
+# Retries of one Slack call (client.SlackClient): 429s, 5xx, dropped connections and malformed
+# bodies, waiting Retry-After when Slack sends it, else exponential backoff with jitter of
+# RETRY_BACKOFF_SECONDS * 2**n, capped at RETRY_MAX_BACKOFF_SECONDS. The whole policy, with
+# the layers above this one, is written out in orchestration/retries.py.
+SLACK_CALL_ATTEMPTS = 8
+RETRY_BACKOFF_SECONDS = 1.0
+RETRY_MAX_BACKOFF_SECONDS = 60.0
+# The pre-flight's `auth.test`: few attempts, so that Slack being down shows within seconds.
+PREFLIGHT_ATTEMPTS = 3
+
 # Pace a little under each allowance so clock jitter never tips a request over the limit.
 PACING_SAFETY_FACTOR = 1.02
 
@@ -117,13 +127,15 @@ MESSAGE_COLUMNS: Dict[str, Any] = {
 }
 
 
-def message_columns(appending: bool, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def message_columns(
+    append_into_empty: bool, extra: Optional[Dict[str, Any]] = None
+) -> Dict[str, Any]:
     """`MESSAGE_COLUMNS` (and `extra`) for the table's write disposition. An append into the
     empty table (a first backfill) writes no deletion rows and leaves out `hard_delete`, which
     only a merge applies: dlt warned about the hint on every first backfill (and the demo). The
     next run, a merge, declares it again."""
     columns = {**MESSAGE_COLUMNS, **(extra or {})}
-    if appending:
+    if append_into_empty:
         columns["is_deleted"] = {"data_type": "bool"}
     return columns
 

@@ -11,9 +11,9 @@ import dlt
 import duckdb
 import pytest
 
-from slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 from slack_source import RunStats, slack_source
 from tests.bigquery_emulator import BigQueryDataset, BigQueryEmulator
+from tooling.slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 
 TOKEN = "xoxb-emulator-token"
 DATASET = "slack_data"

@@ -7,13 +7,13 @@ from typing import Dict, Tuple
 import dlt
 import pytest
 
-import orchestration.settings as run_settings
+import orchestration.run_settings as run_settings
+from orchestration.bigquery_layout import apply_bigquery_layout
 from orchestration.loading import load
-from orchestration.settings import RunSettings, validate_destination_credentials
-from slack_emulator import EmulatorServer, Workspace
+from orchestration.run_settings import RunSettings, validate_destination_credentials
 from slack_source import SlackConfigError, slack_source
-from slack_source.bigquery_layout import apply_bigquery_layout
 from tests.conftest import TOKEN
+from tooling.slack_emulator import EmulatorServer, Workspace
 
 FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nnot-a-key\n-----END PRIVATE KEY-----\n"
 

@@ -15,10 +15,10 @@ from typing import Any, Dict, Tuple
 
 import pytest
 
-from slack_emulator import EmulatorServer, Workspace
 from tests.bigquery_emulator import BigQueryDataset
 from tests.conftest import loaded_messages, readable_channel_ids, truth_messages
 from tests.test_incremental import thread_with_age
+from tooling.slack_emulator import EmulatorServer, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 TS = re.compile(r"^\d{10}\.\d{6}$")

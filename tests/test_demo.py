@@ -1,4 +1,5 @@
-"""The README's first command: `./run.sh demo` (= `python -m demo`) loads the emulated workspace
+"""The README's first command: `./run.sh demo` (`python -m tooling.demo`) loads the emulated
+workspace
 exactly, reports it, and a second demo into the same folder reports the same counts."""
 
 import os
@@ -11,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from devtools.prefect_server import local_prefect_server
 from tests.conftest import DATASET, query
+from tooling.devtools.prefect_server import local_prefect_server
 
 ROOT = Path(__file__).resolve().parents[1]
 FOREIGN = ("PREFECT_", "SOURCES__", "DESTINATION__", "SLACK_PIPELINE__")
@@ -22,7 +23,7 @@ def run_demo(tmp_path: Path, output: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
     env["PREFECT_HOME"] = str(tmp_path / "prefect_home")  # not the developer's ~/.prefect
     return subprocess.run(
-        [sys.executable, "-m", "demo", "--messages", "600", "--output", str(output)],
+        [sys.executable, "-m", "tooling.demo", "--messages", "600", "--output", str(output)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
@@ -74,7 +75,7 @@ def test_demo_with_a_bad_date_is_one_line_and_exit_2(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
     env["PREFECT_HOME"] = str(tmp_path / "prefect_home")
     done = subprocess.run(
-        [sys.executable, "-m", "demo", "--start-date", "not-a-date", "--output", str(tmp_path)],
+        [sys.executable, "-m", "tooling.demo", "--start-date", "not-a-date", "--output", str(tmp_path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])

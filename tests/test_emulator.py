@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from slack_emulator import (
+from tooling.slack_emulator import (
     EmulatorConfig,
     EmulatorServer,
     FaultSpec,
@@ -23,7 +23,7 @@ from slack_emulator import (
     Workspace,
     WorkspaceSpec,
 )
-from slack_emulator.rate_limits import RateLimiter, format_retry_after
+from tooling.slack_emulator.rate_limits import RateLimiter, format_retry_after
 
 TOKEN = "xoxb-emulator-token"
 NOW = 1_750_000_000.0
@@ -845,7 +845,7 @@ def test_cli_serve_prints_urls_and_stops_on_sigterm() -> None:
         [
             sys.executable,
             "-m",
-            "slack_emulator",
+            "tooling.slack_emulator",
             "serve",
             "--port",
             "0",

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from orchestration.loading import load_messages
-from slack_emulator.export import write_export
 from slack_source import export as export_module
-from slack_source.export import slack_export_source
-from slack_source.export_archive import SlackExportError, open_export
-from slack_source.export_pages import batches
-from slack_source.handover import advance_channel_state, merge_thread_marks
+from slack_source.import_export import import_export_source
+from slack_source.import_export.archive import SlackExportError, open_export
+from slack_source.import_export.handover import advance_channel_state, merge_thread_marks
+from slack_source.import_export.pages import batches
 from slack_source.message_rows import unpack_ts
 from tests.conftest import (
     DATASET,
@@ -31,6 +30,7 @@ from tests.conftest import (
 )
 from tests.test_incremental import LOOKBACK_DAYS
 from tests.test_incremental import run as api_run
+from tooling.slack_emulator.export import write_export
 
 ROOT = Path(__file__).resolve().parents[1]
 SALT = "test-salt-not-secret"
@@ -51,9 +51,9 @@ def end_of(day) -> float:
 def import_zip(pipeline, path, **kwargs):
     """As `import_export` does: appended into an empty `messages` table, merged otherwise."""
 
-    def export(into_empty_table):
-        return slack_export_source(
-            str(path), lookback_days=LOOKBACK_DAYS, into_empty_table=into_empty_table, **kwargs
+    def export(append_into_empty):
+        return import_export_source(
+            str(path), lookback_days=LOOKBACK_DAYS, append_into_empty=append_into_empty, **kwargs
         )
 
     return load_messages(pipeline, export, append_into_empty=True)["rows"]
@@ -493,13 +493,13 @@ def test_open_export_reports_folder_and_file_names(emulator, tmp_path):
 
 # -- the flow --------------------------------------------------------------------------------
 def test_import_flow_publishes_summary(prefect_harness, emulator, tmp_path, monkeypatch):
-    from import_export_flow import ARTIFACT_KEY, import_slack_export
+    from slack_import_export_with_prefect import ARTIFACT_KEY, slack_import_export
 
     workspace, _ = emulator
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "flow.duckdb"))
     monkeypatch.setenv("SLACK_PIPELINE__PIPELINES_DIR", str(tmp_path / "pipelines"))
     exported = write_export(workspace, tmp_path / "e.zip")
-    summary = import_slack_export(str(exported.path))
+    summary = slack_import_export(str(exported.path))
     assert summary["rows_loaded"]["messages"] == exported.messages
     assert summary["rows_loaded"]["users"] == len(workspace.users())
     assert sum(summary["messages_per_channel"].values()) == exported.messages

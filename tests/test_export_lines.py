@@ -6,7 +6,7 @@ import json
 import orjson
 import pytest
 
-from slack_source.export_lines import element_lines
+from slack_source.import_export.lines import element_lines
 
 MESSAGES = [
     {"ts": "1.000001", "text": 'a "},\n  {" b', "blocks": [{"x": 1}, {"y": [{"z": 2}, {}]}]},

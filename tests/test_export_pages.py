@@ -10,8 +10,8 @@ from typing import List, Tuple
 
 import pytest
 
-from slack_source.export_archive import SlackExportError
-from slack_source.export_pages import DayFileReader, FastReadRefused
+from slack_source.import_export.archive import SlackExportError
+from slack_source.import_export.pages import DayFileReader, FastReadRefused
 
 JOBS = [  # (channel id, day file): one batch per day file
     ("C1", "general/2026-01-01.json"),

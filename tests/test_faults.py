@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from slack_emulator import FaultSpec
 from slack_source import slack_source
 from tests.conftest import (
     DATASET,
@@ -21,6 +20,7 @@ from tests.conftest import (
     start_emulator,
     truth_messages,
 )
+from tooling.slack_emulator import FaultSpec
 
 START = datetime.now(timezone.utc) - timedelta(days=40)
 THREADED_SPEC = dict(SMALL_SPEC, messages=1600, threads=120)

@@ -14,10 +14,7 @@ from uuid import UUID
 import pytest
 
 from orchestration.cli import describe_failure
-from orchestration.retry_policy import retry_only_transient
-from slack_emulator import EmulatorServer, FaultSpec, Workspace
-from slack_emulator.config import DEFAULT_SCOPES
-from slack_emulator.faults import FAULT_KINDS as ALL_FAULT_KINDS
+from orchestration.failures import retry_only_transient
 from tests.conftest import (
     DATASET,
     TOKEN,
@@ -29,6 +26,9 @@ from tests.conftest import (
     truth_messages,
 )
 from tests.test_faults import THREADED_SPEC
+from tooling.slack_emulator import EmulatorServer, FaultSpec, Workspace
+from tooling.slack_emulator.config import DEFAULT_SCOPES
+from tooling.slack_emulator.faults import FAULT_KINDS as ALL_FAULT_KINDS
 
 START_DAY = (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
 TASK_NAMES = ("get_users", "get_channels", "get_channel_history")

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from orchestration.loading import make_pipeline
-from orchestration.settings import load_run_settings
+from orchestration.run_settings import load_run_settings
 from slack_source import slack_source
 from tests.conftest import DATASET, loaded_messages, query, readable_channel_ids, truth_messages
 from tests.test_flow_faults import task_runs_of

@@ -7,10 +7,10 @@ from typing import List, Tuple
 
 import pytest
 
-from slack_emulator import EmulatorServer, Workspace
 from slack_source import SlackConfigError, slack_source
 from slack_source.pii import pseudonymize_messages, pseudonymize_users
 from tests.conftest import DATASET, TOKEN, make_test_pipeline, query
+from tooling.slack_emulator import EmulatorServer, Workspace
 
 SALT = "test-salt-not-secret"
 

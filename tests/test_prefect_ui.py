@@ -6,7 +6,7 @@ Debian's `chromium`; without it the test is skipped, as on machines that cannot 
 
 import pytest
 
-from devtools.check_prefect_ui import FlowRun, find_chromium, main, state_shown_for_run
+from tooling.devtools.check_prefect_ui import FlowRun, find_chromium, main, state_shown_for_run
 
 
 @pytest.mark.slow

@@ -7,10 +7,10 @@ from typing import Any, Iterator, Tuple
 
 import pytest
 
-from slack_emulator import EmulatorServer, Workspace
-from slack_emulator.config import DEFAULT_SCOPES
 from tests.conftest import TOKEN, start_emulator
 from tests.test_cli import run_cli
+from tooling.slack_emulator import EmulatorServer, Workspace
+from tooling.slack_emulator.config import DEFAULT_SCOPES
 
 REVOKED = "xoxb-revoked-by-uninstall"
 WITHOUT_HISTORY = tuple(s for s in DEFAULT_SCOPES if s not in ("channels:history", "users:read"))

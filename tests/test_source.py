@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from slack_source import SlackAuthError, SlackConfigError, SlackScopeError, slack_source
-from slack_source.export import slack_export_source
+from slack_source.import_export import import_export_source
 from tests.conftest import (
     DATASET,
     TOKEN,
@@ -97,14 +97,14 @@ def test_reactions_match_ground_truth(emulator, tmp_path):
 
 
 def test_backfill_appended_into_empty_table_then_merged_equals_ground_truth(emulator, tmp_path):
-    """`into_empty_table`: the first load appends (no merge), the next one merges as usual;
+    """`append_into_empty`: the first load appends (no merge), the next one merges as usual;
     after both every message is there once, exactly as Slack has it."""
     workspace, server = emulator
     pipeline = make_test_pipeline(tmp_path)
     warnings = RecordedWarnings()
     logging.getLogger("dlt").addHandler(warnings)
     try:
-        backfill(pipeline, server, into_empty_table=True)
+        backfill(pipeline, server, append_into_empty=True)
     finally:
         logging.getLogger("dlt").removeHandler(warnings)
     assert not [m for m in warnings.messages if "hard_delete" in m]  # no hint an append ignores
@@ -273,7 +273,7 @@ def test_a_lookback_that_would_skip_messages_is_a_config_error(lookback, tmp_pat
         lambda: slack_source(
             access_token=TOKEN, api_base_url="http://127.0.0.1:9/api/", **lookback
         ),
-        lambda: slack_export_source(
+        lambda: import_export_source(
             str(tmp_path / "never-opened.zip"), layout=object(), **lookback
         ),
     ):

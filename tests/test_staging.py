@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from orchestration.loading import make_pipeline
-from orchestration.settings import load_run_settings, validate_destination_credentials
+from orchestration.run_settings import load_run_settings, validate_destination_credentials
 from slack_source import SlackConfigError
 from tests.conftest import DATASET, query
 

@@ -9,9 +9,8 @@ from typing import Dict, Iterator
 
 import pytest
 
-from orchestration.settings import load_run_settings
+from orchestration.run_settings import load_run_settings
 from orchestration.workspaces import configured_workspaces, for_workspace
-from slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 from slack_source import (
     SlackApiError,
     SlackAuthError,
@@ -20,6 +19,7 @@ from slack_source import (
     make_client,
 )
 from tests.conftest import SMALL_SPEC, query, readable_channel_ids, truth_messages
+from tooling.slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 
 TOKENS = {"alpha": "xoxb-alpha-token", "beta": "xoxb-beta-token", "gamma": "xoxb-gamma-token"}
 SEEDS = {"alpha": 21, "beta": 22, "gamma": 23}

@@ -20,10 +20,10 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from devtools.prefect_server import local_prefect_server
-from slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 from tests.conftest import SMALL_SPEC, query, readable_channel_ids, truth_messages
 from tests.test_server import POOL, REPO, Api, Background, poll
+from tooling.devtools.prefect_server import local_prefect_server
+from tooling.slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,162 @@
+"""Several Slack workspaces in configuration: each its own token, dataset or DuckDB file, and
+dlt pipeline, so their state never mixes.
+
+```toml
+[slack_pipeline]
+workspace_names = ["acme", "globex"]      # SLACK_PIPELINE__WORKSPACE_NAMES='["acme","globex"]'
+
+[slack_pipeline.workspaces.acme]          # .dlt/secrets.toml for the token
+access_token = "xoxb-..."                 # SLACK_PIPELINE__WORKSPACES__ACME__ACCESS_TOKEN
+dataset = "slack_acme"                    # default: <dataset_name>_acme
+```
+
+No workspace (`workspace=None`) is today's single-workspace run: `sources.slack.*` as before.
+
+The token stays inside the run that needs it: flow runs get the workspace's name as their
+parameter, and each task resolves the token itself (`workspace_connection`); nothing that Prefect
+records (parameters, task inputs, artifacts) or logs carries it.
+"""
+
+import copy
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.typing import TSecretStrValue
+
+from slack_source import SlackConfigError, check_token
+
+from ..loading import duckdb_file
+from ..run_settings import RunSettings
+
+# A name becomes part of a dlt pipeline name, a dataset, an env variable and a Prefect limit.
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+@configspec
+class WorkspaceConfig(BaseConfiguration):
+    """`[slack_pipeline.workspaces.<name>]`: one workspace of several.
+
+    Field names differ from `[slack_pipeline]`'s on purpose: dlt falls back from a section to
+    its parents, so a `dataset_name` here would silently take `slack_pipeline.dataset_name`
+    (the same dataset for every workspace) when unset."""
+
+    access_token: Optional[TSecretStrValue] = None  # checked by the run that uses it
+    api_base_url: Optional[str] = None  # default: sources.slack.api_base_url
+    team_id: Optional[str] = None  # Enterprise Grid: the workspace of an org-level token
+    dataset: Optional[str] = None  # default: <slack_pipeline.dataset_name>_<name>
+    duckdb_file: Optional[str] = None  # default: <slack_pipeline.pipeline_name>_<name>.duckdb
+    channels: Optional[List[str]] = None  # default: every visible channel
+    include_private: Optional[bool] = None
+    lookback_days: Optional[float] = None  # default: sources.slack.lookback_days
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise SlackConfigError(
+            f"Bad workspace name {name!r}: use lowercase letters, digits and '_', starting with"
+            " a letter (it names the dlt pipeline, the dataset and the env variables)"
+        )
+    return name
+
+
+def load_workspace(name: str) -> WorkspaceConfig:
+    """Resolve `[slack_pipeline.workspaces.<name>]` (env SLACK_PIPELINE__WORKSPACES__<NAME>__*)."""
+    return resolve_configuration(
+        WorkspaceConfig(), sections=("slack_pipeline", "workspaces", check_name(name))
+    )
+
+
+def for_workspace(settings: RunSettings, name: Optional[str]) -> RunSettings:
+    """The run settings of workspace `name`: its own pipeline (dlt state and working folder),
+    dataset and, on DuckDB, file. `None`: `settings` unchanged (the single workspace)."""
+    if name is None:
+        settings.workspace = None  # only the flow parameter picks a workspace, never config
+        return settings
+    workspace = load_workspace(name)
+    mine = copy.copy(settings)
+    mine.workspace = name
+    mine.pipeline_name = f"{settings.pipeline_name}_{name}"
+    mine.dataset_name = workspace.dataset or f"{settings.dataset_name}_{name}"
+    mine.duckdb_file = workspace.duckdb_file or f"{mine.pipeline_name}.duckdb"
+    return mine
+
+
+def token_env(workspace: str) -> str:
+    """The environment variable of a workspace's token (`slack_pipeline.workspaces.<name>`)."""
+    return f"SLACK_PIPELINE__WORKSPACES__{workspace.upper()}__ACCESS_TOKEN"
+
+
+def token_setting(settings: RunSettings) -> Optional[str]:
+    """Where this run's token comes from, for error hints; None: the source's own setting."""
+    return token_env(settings.workspace) if settings.workspace else None
+
+
+def workspace_connection(settings: RunSettings) -> Dict[str, Any]:
+    """Keyword arguments for `make_client` / `slack_source`: the workspace's token, API and
+    team; empty for the single workspace (dlt injects `sources.slack.*`). Raises one line when
+    the token is missing or malformed, never echoing it."""
+    if settings.workspace is None:
+        return {}
+    workspace = load_workspace(settings.workspace)
+    key = f"slack_pipeline.workspaces.{settings.workspace}.access_token"
+    env = token_env(settings.workspace)
+    try:
+        token = check_token(workspace.access_token)
+    except SlackConfigError as error:
+        reason = "No Slack token" if not workspace.access_token else "Malformed Slack token"
+        raise SlackConfigError(
+            f"{reason} for workspace {settings.workspace}: set {key} in .dlt/secrets.toml"
+            f" (or {env})"
+        ) from error
+    access: Dict[str, Any] = {"access_token": token}
+    if workspace.api_base_url:
+        access["api_base_url"] = workspace.api_base_url
+    if workspace.team_id:
+        access["team_id"] = workspace.team_id
+    return access
+
+
+def run_options(
+    settings: RunSettings,
+    channels: Optional[List[str]],
+    include_private: bool,
+    lookback_days: Optional[float],
+) -> Tuple[Optional[List[str]], bool, Optional[float]]:
+    """What a run reads: the flow's parameters, else the workspace's configured defaults."""
+    if settings.workspace is None:
+        return channels, include_private, lookback_days
+    workspace = load_workspace(settings.workspace)
+    return (
+        channels or workspace.channels,
+        include_private or bool(workspace.include_private),
+        lookback_days if lookback_days is not None else workspace.lookback_days,
+    )
+
+
+def configured_workspaces(settings: RunSettings, wanted: Optional[List[str]]) -> List[str]:
+    """The workspaces a fan-out loads: `wanted`, else `slack_pipeline.workspace_names`; each
+    configured, and no two sharing a pipeline, dataset or DuckDB file (their state would mix)."""
+    names = list(wanted or settings.workspace_names or [])
+    if not names:
+        raise SlackConfigError(
+            'No workspaces: set slack_pipeline.workspace_names (e.g. ["acme", "globex"]) and'
+            " [slack_pipeline.workspaces.<name>] for each"
+        )
+    unknown = sorted(set(names) - set(settings.workspace_names or names))
+    if unknown:
+        raise SlackConfigError(
+            f"Unknown workspace(s): {', '.join(unknown)}; configured:"
+            f" {', '.join(settings.workspace_names or [])}"
+        )
+    seen: Dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        mine = for_workspace(settings, name)
+        # DuckDB has one writer per file: two workspaces in one file could not load at once.
+        where = mine.dataset_name if settings.destination == "bigquery" else duckdb_file(mine)
+        for what in (f"pipeline {mine.pipeline_name}", f"destination {where}"):
+            if what in seen:
+                raise SlackConfigError(f"Workspaces {seen[what]} and {name} share the {what}")
+            seen[what] = name
+    return list(dict.fromkeys(names))

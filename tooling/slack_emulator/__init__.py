@@ -1,0 +1,34 @@
+"""A local Slack Web API emulator: a deterministic generated workspace on a real HTTP port.
+
+Used by the offline demo, the tests and the benchmarks.
+See ``python -m tooling.slack_emulator serve``.
+
+Behaviour where Slack is unspecified (see /work/shared/slack_api_facts.md):
+- ``limit``: absent/0 -> default (users.list: everything; conversations.list, history,
+  members: 100; replies: 1000; non_marketplace history/replies: 15); over the maximum
+  (999 / 999 / 1000 / 1000 / 1000, users.list 1000) it is clamped, or ``invalid_limit`` with
+  ``strict_limit``.
+- conversations.history is always newest first from ``latest`` (also when only ``oldest`` is
+  given); ``latest`` absent means no upper bound.
+- conversations.replies pages count replies only: each page holds up to ``limit`` replies plus
+  the parent (first page always, later pages iff ``replies_repeat_parent``).
+- Rate limits: sliding one-minute window per method (scaled by ``time_scale``), see
+  ``rate_limits``. Faults are drawn before authentication and never use the allowance.
+- Tokens are accepted from ``Authorization: Bearer`` or a POST ``token`` field, never from the
+  query string. JSON bodies only for history, join and auth.test (Slack's list).
+- conversations.join adds no ``channel_join`` message; ground truth lists thread tombstones.
+"""
+
+from .config import EmulatorConfig, WorkspaceSpec
+from .faults import FaultSpec
+from .server import EmulatorServer, RemoteEmulator
+from .workspace import Workspace
+
+__all__ = [
+    "EmulatorConfig",
+    "EmulatorServer",
+    "FaultSpec",
+    "RemoteEmulator",
+    "Workspace",
+    "WorkspaceSpec",
+]

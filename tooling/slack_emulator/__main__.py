@@ -1,0 +1,149 @@
+"""``python -m tooling.slack_emulator serve``: run the emulator in the foreground.
+
+Prints one JSON line (``base_url``, ``control_url``) once listening, serves until SIGTERM/SIGINT.
+``python -m tooling.slack_emulator export OUT.zip [--from D] [--to D] [--public-only]`` writes the
+same
+generated workspace (same options) as a Slack export ZIP instead (see ``slack_emulator.export``).
+With ``--workspace TOKEN:SEED`` (repeatable) it serves several workspaces of the same shape,
+each with its own seed (data, ids), token and rate limits; the line then also lists
+``workspaces``: ``[{"team_id", "control_url"}]`` in the order given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from types import FrameType
+
+from .config import (
+    DEFAULT_SCOPES,
+    DEFAULT_TOKEN,
+    RATE_LIMIT_PROFILES,
+    EmulatorConfig,
+    WorkspaceSpec,
+)
+from .export import add_arguments as add_export_arguments
+from .export import main_export
+from .faults import FAULT_KINDS, FaultSpec
+from .server import EmulatorServer
+from .workspace import Workspace
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tooling.slack_emulator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve a generated workspace until SIGTERM/SIGINT")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0, help="0 = a free port")
+    export = sub.add_parser("export", help="write the generated workspace as a Slack export ZIP")
+    add_export_arguments(export)
+    for p in (serve, export):
+        _workspace_arguments(p)
+    serve.add_argument("--rate-limits", choices=RATE_LIMIT_PROFILES, default="off")
+    serve.add_argument("--time-scale", type=float, default=1.0)
+    serve.add_argument("--fractional-retry-after", action="store_true")
+    serve.add_argument("--short-page-probability", type=float, default=0.0)
+    serve.add_argument("--no-replies-repeat-parent", action="store_true")
+    serve.add_argument("--strict-limit", action="store_true")
+    serve.add_argument("--fault-rate", type=float, default=0.0)
+    serve.add_argument("--fault-seed", type=int, default=0)
+    serve.add_argument("--fault-kinds", default=",".join(FAULT_KINDS))
+    serve.add_argument("--slow-seconds", type=float, default=0.5)
+    serve.add_argument("--token", action="append", help=f"accepted token (default {DEFAULT_TOKEN})")
+    serve.add_argument("--revoked-token", action="append", help="a token answered token_revoked")
+    serve.add_argument(
+        "--workspace",
+        action="append",
+        metavar="TOKEN:SEED",
+        help="serve several workspaces: TOKEN reaches a workspace generated with SEED",
+    )
+    serve.add_argument(
+        "--scopes", default=",".join(DEFAULT_SCOPES), help="granted scopes, comma-separated"
+    )
+    return parser
+
+
+def _workspace_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the generated workspace holds (same seed and options -> same workspace)."""
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--users", type=int, default=12)
+    parser.add_argument("--channels", type=int, default=5)
+    parser.add_argument("--private-channels", type=int, default=1)
+    parser.add_argument("--archived-channels", type=int, default=1)
+    parser.add_argument("--non-member-channels", type=int, default=1)
+    parser.add_argument("--messages", type=int, default=600)
+    parser.add_argument("--threads", type=int, default=40)
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--now", type=float, default=None, help="epoch seconds (default: now)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, serve, print the URLs, wait for a signal (or write an export)."""
+    args = _parser().parse_args(argv)
+    spec = dict(
+        users=args.users,
+        channels=args.channels,
+        private_channels=args.private_channels,
+        archived_channels=args.archived_channels,
+        non_member_channels=args.non_member_channels,
+        messages=args.messages,
+        threads=args.threads,
+        days=args.days,
+        now=args.now,
+    )
+    workspace = Workspace(WorkspaceSpec(seed=args.seed, **spec))
+    if args.command == "export":
+        return main_export(workspace, args)
+    served: Workspace | dict[str, Workspace] = workspace
+    if args.workspace:
+        served = {}
+        for entry in args.workspace:
+            token, _, seed = entry.rpartition(":")
+            served[token] = Workspace(WorkspaceSpec(seed=int(seed), **spec))
+    faults = None
+    if args.fault_rate > 0:
+        kinds = tuple(k for k in args.fault_kinds.split(",") if k)
+        faults = FaultSpec(
+            rate=args.fault_rate, seed=args.fault_seed, kinds=kinds, slow_seconds=args.slow_seconds
+        )
+    config = EmulatorConfig(
+        tokens=tuple(args.token or (DEFAULT_TOKEN,)),
+        revoked_tokens=tuple(args.revoked_token or ()),
+        scopes=tuple(s for s in args.scopes.split(",") if s),
+        rate_limits=args.rate_limits,
+        time_scale=args.time_scale,
+        fractional_retry_after=args.fractional_retry_after,
+        short_page_probability=args.short_page_probability,
+        replies_repeat_parent=not args.no_replies_repeat_parent,
+        strict_limit=args.strict_limit,
+        faults=faults,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = EmulatorServer(served, config, host=args.host, port=args.port).start()
+    try:
+        line: dict = {"base_url": server.base_url, "control_url": server.control_url}
+        if args.workspace:
+            line["workspaces"] = [
+                {"team_id": ws.team.id, "control_url": server.team_control_url(ws.team.id)}
+                for ws in server.workspaces.values()
+            ]
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
