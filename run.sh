@@ -37,7 +37,7 @@ setup() {
 }
 
 BQEMU_VENV=.venv-bqemu
-BQEMU_REQUIREMENTS=requirements-bqemu.txt
+BQEMU_REQUIREMENTS=tooling/requirements-bqemu.txt
 
 setup_bigquery_emulator() {
   # The BigQuery emulator for the tests, in its own venv (its duckdb and sqlglot pins clash with

@@ -147,8 +147,11 @@ def test_run_with_the_shipped_config_loads_into_slack_duckdb_in_the_working_fold
     checked = cli(first, "check")
     assert checked.returncode == 0, checked.stderr[-2000:]
     assert f"Destination:   duckdb: {first / 'slack.duckdb'}, dataset slack_data" in checked.stdout
+    server.reset_stats()
     ran = cli(first, "run", "--start-date", "2020-01-01")
     assert ran.returncode == 0, ran.stderr[-2000:]
+    # One pre-flight a run: the command line's check is handed to the flow, not repeated.
+    assert server.request_counts()["auth.test"] == 1
     assert "cannot hold secret values" not in ran.stdout + ran.stderr
     loaded = loaded_messages(first / "slack.duckdb")
     assert set(loaded) == set(truth_messages(workspace, readable_channel_ids(workspace)))
