@@ -58,6 +58,19 @@ def imported_packages(path: Path) -> set:
     return names
 
 
+def python_in(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """Python in `folder` with nothing of this checkout or its settings on the path."""
+    home = str(folder.parent)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=folder,
+        env={"PATH": "/usr/bin:/bin", "HOME": home, "PREFECT_HOME": home},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_every_top_level_entry_is_product_or_tooling():
     assert tracked_top_level() <= set(PRODUCT) | NOT_PRODUCT
     assert set(PRODUCT) <= tracked_top_level()
@@ -94,26 +107,12 @@ def test_the_product_alone_imports_every_flow_and_resolves_every_deployment(tmp_
         "    print(entrypoint, load_flow_from_entrypoint(entrypoint).name)\n"
         "assert not any(m.split('.')[0] in ('tooling', 'tests') for m in sys.modules), 'tooling'\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, *entrypoints],
-        cwd=copy,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = python_in(copy, "-c", script, *entrypoints)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == [
         "slack_pipeline_with_prefect.py:slack_pipeline slack_pipeline",
         "slack_workspaces_with_prefect.py:slack_workspaces slack_workspaces",
     ]
-    help_text = subprocess.run(
-        [sys.executable, "slack_pipeline_with_prefect.py", "--help"],
-        cwd=copy,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    help_text = python_in(copy, "slack_pipeline_with_prefect.py", "--help")
     assert help_text.returncode == 0, help_text.stderr[-3000:]
     assert "{serve,run,check,import-export}" in help_text.stdout
