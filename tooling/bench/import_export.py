@@ -5,8 +5,8 @@ peak RSS (`ru_maxrss`: the whole process, DuckDB and dlt included).
 
 python -m tooling.bench.import_export [--messages 1000000] [--name export_import_1m]
 
-The export is written once per size and seed into tooling/bench/work/ and reused (writing 1M messages
-takes about a minute and is not what is measured).
+The export is written once per size and seed into tooling/bench/work/ and reused (writing 1M
+messages takes about a minute and is not what is measured).
 """
 
 from __future__ import annotations
