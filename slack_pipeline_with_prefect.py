@@ -33,7 +33,7 @@ def get_users(settings: RunSettings) -> Dict[str, Any]:
     Never cached: a task that writes to the warehouse runs, whatever an earlier run wrote."""
     stats = RunStats()
     source = slack_source(stats=stats, **workspace_connection(settings)).with_resources("users")
-    loaded = load(make_pipeline(settings), source)
+    loaded = load(make_pipeline(settings, stats), source)
     return {**loaded, "stats": stats.as_dict()}
 
 
@@ -49,7 +49,7 @@ def get_channels(
     source = slack_source(channel_list=visible, stats=stats, **connection).with_resources(
         "channels"
     )
-    loaded = load(make_pipeline(settings), source)
+    loaded = load(make_pipeline(settings, stats), source)
     return {**loaded, "stats": stats.as_dict(), "selected": selected}
 
 
@@ -78,7 +78,7 @@ def get_channel_history(
             **workspace_connection(settings),
         ).with_resources("messages")
 
-    loaded = load_messages(make_pipeline(settings), history, settings.append_into_empty)
+    loaded = load_messages(make_pipeline(settings, stats), history, settings.append_into_empty)
     return {**loaded, "stats": stats.as_dict()}
 
 

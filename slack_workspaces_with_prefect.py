@@ -69,13 +69,16 @@ def slack_workspaces(
 
 
 if __name__ == "__main__":
-    from orchestration.cli import run_flow
+    from orchestration.cli import add_verbose, run_flow
+    from orchestration.run_logs import set_verbose
 
     parser = argparse.ArgumentParser(prog="slack_workspaces_with_prefect.py")
     parser.add_argument("--workspaces", help="comma-separated names (default: all configured)")
     parser.add_argument("--start-date", help="YYYY-MM-DD backfill start; default: from state")
     parser.add_argument("--end-date", help="YYYY-MM-DD, exclusive")
+    add_verbose(parser)
     args = parser.parse_args()
+    set_verbose(args.verbose)
     names = [n.strip() for n in (args.workspaces or "").split(",") if n.strip()]
     run_flow(
         slack_workspaces,

@@ -15,7 +15,9 @@ from slack_source import RETRYABLE, SlackApiError, SlackConfigError
 
 from .failures import causes, root_slack_error
 from .prepare import prepare_import, prepare_run
+from .run_logs import set_verbose
 from .run_settings import load_run_settings, source_settings, validate_token
+from .workspaces import for_workspace
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
@@ -31,6 +33,7 @@ class Command:
     lookback_days: Optional[float] = None
     workspace: Optional[str] = None
     options: dict = field(default_factory=dict)
+    verbose: bool = False
 
 
 def parse_command_line(argv: Optional[List[str]] = None) -> Command:
@@ -39,7 +42,7 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
         description="Load Slack into DuckDB/BigQuery with dlt and Prefect.",
     )
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="serve the daily deployment (the default)")
+    serve = sub.add_parser("serve", help="serve the daily deployment (the default)")
     run = sub.add_parser("run", help="one flow run now")
     check = sub.add_parser("check", help="check the token, scopes, channels and destination")
     add_run_options(run)
@@ -56,7 +59,15 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
     )
     importer = sub.add_parser("import-export", help="backfill from a Slack export ZIP")
     importer.add_argument("path", help="the export ZIP (Workspace settings > Import/Export Data)")
+    for p in (serve, run, check, importer):
+        add_verbose(p)
     return command_of(parser.parse_args(argv))
+
+
+def add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose", action="store_true", help="dlt's and Prefect's details too (DEBUG)"
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +92,7 @@ def command_of(args: argparse.Namespace) -> Command:
         lookback_days=getattr(args, "lookback_days", None),
         workspace=getattr(args, "workspace", None),
         options={k: getattr(args, k) for k in ("messages", "output", "path") if hasattr(args, k)},
+        verbose=bool(getattr(args, "verbose", False)),
     )
 
 
@@ -144,7 +156,7 @@ def run_flow(flow: Callable[..., Any], **parameters: Any) -> Any:
 
 def run_once(flow: Callable[..., Any], command: Command) -> Any:
     prepare_or_exit(command)
-    return run_flow(
+    summary = run_flow(
         flow,
         channels=command.channels,
         start_date=command.start_date,
@@ -153,6 +165,14 @@ def run_once(flow: Callable[..., Any], command: Command) -> Any:
         lookback_days=command.lookback_days,
         **({"workspace": command.workspace} if command.workspace else {}),
     )
+    print_report(summary, for_workspace(load_run_settings(), command.workspace))
+    return summary
+
+
+def print_report(summary: Any, settings: Any, title: str = "Slack load") -> None:
+    from .report import report_lines
+
+    print("\n".join(report_lines(summary, settings, title)))
 
 
 def run_check(command: Command) -> None:
@@ -174,13 +194,16 @@ def run_import(flow: Callable[..., Any], command: Command) -> Any:
     No Slack token is needed."""
     path = command.options["path"]
     with exit_on_bad_input():
-        prepare_import(path)
-    return run_flow(flow, path=path)
+        settings, _ = prepare_import(path)
+    summary = run_flow(flow, path=path)
+    print_report(summary, settings, "Slack export import")
+    return summary
 
 
 def main(daily_flow: Callable[..., Any]) -> None:
     """`python slack_pipeline_with_prefect.py [serve|run|check|import-export]`."""
     command = parse_command_line()
+    set_verbose(command.verbose)
     if command.name == "import-export":
         from slack_import_export_with_prefect import slack_import_export
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import dlt
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.pipeline import LoadInfo
-from dlt.common.runtime.collector import LogCollector
+from dlt.common.runtime.collector import NULL_COLLECTOR as _NULL_COLLECTOR
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.extract.source import DltSource
 
@@ -23,7 +23,8 @@ from slack_source.import_export import ExportLayout, import_export_source, open_
 from slack_source.run_stats import RunStats
 
 from .bigquery_layout import apply_bigquery_layout
-from .run_settings import RunSettings, duckdb_settings
+from .progress import RunProgress
+from .run_settings import RunSettings, duckdb_settings, source_settings
 
 _LOAD_LOCK = threading.Lock()
 logger = logging.getLogger("dlt.slack")
@@ -85,7 +86,8 @@ def _configured_duckdb_file(settings: RunSettings) -> str:
     return f"{settings.pipeline_name}.duckdb"
 
 
-def make_pipeline(settings: RunSettings) -> dlt.Pipeline:
+def make_pipeline(settings: RunSettings, stats: Optional[RunStats] = None) -> dlt.Pipeline:
+    """The run's dlt pipeline; `stats`: the Slack calls its progress lines count."""
     kwargs = {}
     if settings.pipelines_dir:
         kwargs["pipelines_dir"] = settings.pipelines_dir
@@ -100,11 +102,22 @@ def make_pipeline(settings: RunSettings) -> dlt.Pipeline:
         pipeline_name=settings.pipeline_name,
         destination=destination,
         dataset_name=settings.dataset_name,
-        # dlt's progress lines go to the run logs through dlt's logger (LogCollector's default,
-        # stdout, printed them on the console and kept them out of a worker's run logs);
-        # psutil is not a dependency, so no system stats (else dlt warns about it every run).
-        progress=LogCollector(logger="dlt_logger", dump_system_stats=False),
+        progress=run_progress(settings, stats),
         **kwargs,
+    )
+
+
+def run_progress(settings: RunSettings, stats: Optional[RunStats]) -> Any:
+    """One progress line per stage every `progress_seconds` in the run's log (dlt's default
+    prints blocks on stdout, outside the run's log); `_NULL_COLLECTOR` when set to 0."""
+    if settings.progress_seconds <= 0:
+        return _NULL_COLLECTOR
+    source = source_settings()
+    return RunProgress(
+        settings.progress_seconds,
+        stats,
+        rate_limit_profile=source.rate_limit_profile,
+        minute_seconds=source.rate_limit_minute_seconds,
     )
 
 
@@ -219,7 +232,7 @@ def import_export(
     """
     layout = layout or open_export(path)
     stats = RunStats()
-    pipeline = make_pipeline(settings)
+    pipeline = make_pipeline(settings, stats)
 
     def export(append_into_empty: bool) -> Any:
         kwargs = {"append_into_empty": append_into_empty, **source_kwargs}

@@ -47,6 +47,8 @@ class RunSettings(BaseConfiguration):
     # A first backfill into an empty `messages` table appends instead of merging (same rows,
     # about a third less wall: no staging copy); false always merges.
     append_into_empty: bool = True
+    # At most one progress line per stage this often, on long loads (0: none).
+    progress_seconds: float = 60.0
 
 
 @configspec
@@ -58,6 +60,7 @@ class SourceSettings(BaseConfiguration):
     api_base_url: str = DEFAULT_API_BASE_URL
     join_public_channels: bool = False
     rate_limit_profile: str = "tiers"
+    rate_limit_minute_seconds: float = 60.0  # Slack's minute; shorter only on the emulator
 
 
 @configspec

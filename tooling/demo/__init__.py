@@ -92,24 +92,11 @@ def demo(flow: Callable[..., Any], command: Any, started: Optional[float] = None
 
 
 def print_report(summary: Dict[str, Any], output: Path, elapsed: float, truth: Any) -> None:
-    from orchestration.loading import make_pipeline, table_row_counts
+    from orchestration.report import report_lines
     from orchestration.run_settings import load_run_settings
 
-    counts = table_row_counts(make_pipeline(load_run_settings()))
-    database = output / "slack_demo.duckdb"
-    print()
-    print(f"Slack demo: the flow run loaded in {elapsed:.1f} s into {database}")
-    for table in ("users", "channels", "messages"):
-        print(f"  {table:<22}{counts.get(table, 0):>8} rows")
+    lines = report_lines({**summary, "elapsed_seconds": elapsed}, load_run_settings(), "Slack demo")
+    query_at = lines.index("Query it:")
     if truth is not None:
-        print(f"  (the emulated workspace holds {truth} messages)")
-    calls = ", ".join(f"{m} {n}" for m, n in sorted(summary["api_calls"].items()))
-    print(f"  API calls: {calls}")
-    if summary["skipped_channels"]:
-        print(f"  Skipped channels: {summary['skipped_channels']}")
-    print()
-    print("Query it:")
-    print(
-        f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{database}').sql("
-        "'select channel_id, count(*) as messages from slack_data.messages group by 1'))\""
-    )
+        lines.insert(query_at - 1, f"  (the emulated workspace holds {truth} messages)")
+    print("\n".join(lines))
