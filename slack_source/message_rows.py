@@ -6,7 +6,7 @@ import itertools
 import operator
 import re
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Union
+from typing import Any, Dict, Iterable, List, Optional
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -35,7 +35,7 @@ def shift_ts(ts: str, seconds: float) -> str:
 
 
 # `pack_ts` output: DELTA_MARK, the first value's microseconds, then each next value's distance
-# from the one before, all in hex. The earlier format (`ts` joined by spaces) never starts so.
+# from the one before, all in hex. The plain form (`ts` joined by spaces) never starts so.
 DELTA_MARK = "+"
 # What the delta form can give back exactly: Slack's own `ts` form, seconds and 6 digits.
 _CANONICAL_TS = re.compile(r"(?:[1-9][0-9]*|0)\.[0-9]{6}(?: (?:[1-9][0-9]*|0)\.[0-9]{6})*")
@@ -61,17 +61,14 @@ def pack_ts(values: Iterable[str]) -> str:
     return hex_form % (micros[0], *map(operator.sub, micros[1:], micros))
 
 
-def unpack_ts(packed: Union[str, Iterable[str], None]) -> List[str]:
-    """The `ts` values of `pack_ts`, in either of its forms; a list (state written before
-    packing) is read as is."""
+def unpack_ts(packed: Optional[str]) -> List[str]:
+    """The `ts` values of `pack_ts`, in either of its forms."""
     if not packed:
         return []
-    if isinstance(packed, str):
-        if not packed.startswith(DELTA_MARK):
-            return packed.split(" ")
-        micros = itertools.accumulate(int(h, 16) for h in packed[1:].split(" "))
-        return [f"{m // 1_000_000}.{m % 1_000_000:06d}" for m in micros]
-    return list(packed)
+    if not packed.startswith(DELTA_MARK):
+        return packed.split(" ")
+    micros = itertools.accumulate(int(h, 16) for h in packed[1:].split(" "))
+    return [f"{m // 1_000_000}.{m % 1_000_000:06d}" for m in micros]
 
 
 def to_rows(messages: Iterable[Dict[str, Any]], channel_id: str) -> List[Dict[str, Any]]:
