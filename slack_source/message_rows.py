@@ -44,20 +44,20 @@ _CANONICAL_TS = re.compile(r"(?:[1-9][0-9]*|0)\.[0-9]{6}(?: (?:[1-9][0-9]*|0)\.[
 def pack_ts(values: Iterable[str]) -> str:
     """Sorted `ts` values as one string: the way state keeps long lists.
 
-    A 1M-message backfill remembers ~380k `ts` (thread replies, the lookback's top-level
-    messages). As one string per thread or channel they cost a tenth of the memory of a list of
-    strings, and dlt's deep copy of the state at commit shares strings instead of copying every
-    list. As hex distances between neighbours (`DELTA_MARK`) the state is ~40 % of the size
-    of the `ts` themselves: dlt compresses the whole state at zlib level 9 on every load, 1.5 s
-    for 7.8 MB after a 1M-message import (bench/RESULTS.md). A value not in Slack's form
-    ("1700000000.000100") keeps the whole list in the plain form, `ts` joined by spaces."""
+    A large backfill remembers hundreds of thousands of `ts` (thread replies, the lookback's
+    top-level messages). As one string per thread or channel they cost far less memory than
+    lists of strings, and dlt's deep copy of the state at commit shares strings instead of
+    copying every list. As hex distances between neighbours (`DELTA_MARK`) the state is smaller
+    than the `ts` themselves, and dlt compresses the whole state at zlib level 9 on every load
+    (figures: tooling/bench/RESULTS.md). A value not in Slack's form ("1700000000.000100")
+    keeps the whole list in the plain form, `ts` joined by spaces."""
     joined = " ".join(values)
     if not joined:
         return ""
     if not _CANONICAL_TS.fullmatch(joined):
         return " ".join(sorted(joined.split(" ")))
     micros = sorted(map(int, joined.replace(".", "").split(" ")))
-    hex_form = DELTA_MARK + ("%x " * len(micros))[:-1]  # one format call: 25k marks a run
+    hex_form = DELTA_MARK + ("%x " * len(micros))[:-1]  # one format call, not one per value
     return hex_form % (micros[0], *map(operator.sub, micros[1:], micros))
 
 
