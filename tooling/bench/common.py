@@ -45,7 +45,16 @@ class Emulator:
         self.control_url = ""
 
     def start(self) -> Emulator:
-        args = [sys.executable, "-m", "tooling.slack_emulator", "serve", "--port", "0", "--token", TOKEN]
+        args = [
+            sys.executable,
+            "-m",
+            "tooling.slack_emulator",
+            "serve",
+            "--port",
+            "0",
+            "--token",
+            TOKEN,
+        ]
         for key, value in self.options.items():
             flag = "--" + key.replace("_", "-")
             if value is True:
