@@ -46,15 +46,8 @@ class Emulator:
 
     def start(self) -> Emulator:
         args = [
-            sys.executable,
-            "-m",
-            "tooling.slack_emulator",
-            "serve",
-            "--port",
-            "0",
-            "--token",
-            TOKEN,
-        ]
+            sys.executable, "-m", "tooling.slack_emulator", "serve", "--port", "0", "--token", TOKEN
+        ]  # fmt: skip
         for key, value in self.options.items():
             flag = "--" + key.replace("_", "-")
             if value is True:
