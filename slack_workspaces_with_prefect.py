@@ -7,7 +7,7 @@ out onto the work pool by a parent flow, each with its own token, dataset and dl
 Needs a Prefect server (PREFECT_API_URL), the deployments of prefect.yaml and a worker on the
 pool: the children run there. Workspaces are configured in `[slack_pipeline.workspaces.<name>]`
 (orchestration/workspaces.py); a run of one workspace waits for another run of the same
-workspace (orchestration/workspace_slot.py), different workspaces load at once.
+workspace (orchestration/workspaces/slot.py), different workspaces load at once.
 
 The parent lives apart from `slack_pipeline_with_prefect.py` so that file stays the story of
 one load; this one is the story of many.

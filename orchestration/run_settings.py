@@ -45,7 +45,7 @@ class RunSettings(BaseConfiguration):
     workspace: Optional[str] = None
     duckdb_file: Optional[str] = None  # default: destination.duckdb.credentials
     # A first backfill into an empty `messages` table appends instead of merging (same rows,
-    # about a third less wall: no staging copy); false always merges.
+    # no staging copy, so a shorter load; tooling/bench/RESULTS.md); false always merges.
     append_into_empty: bool = True
 
 
