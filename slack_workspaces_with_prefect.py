@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from orchestration.failures import RunFailed
+from orchestration.failures import failed_run
 from orchestration.prepare import prepare_fan_out
 from orchestration.run_settings import DateLike
 from orchestration.workspaces.fan_out import runs_markdown, start_runs, wait_for_runs
@@ -60,7 +60,7 @@ def slack_workspaces(
     )
     failed = [run for run in runs if not run.completed]
     if failed:
-        raise RunFailed(
+        return failed_run(
             "Slack workspaces not loaded: "
             + ", ".join(f"{run.workspace} ({run.state}: {run.message})" for run in failed)
         )
