@@ -65,7 +65,7 @@ prepare_prefect_home() {
   local home="${PREFECT_HOME:-$HOME/.prefect}"
   [[ -f "$home/prefect.db" && -f "$home/memo_store.toml" ]] && return
   echo "Preparing Prefect's database in $home (one time, ~12 s)..." >&2
-  "$PY" -m tooling.devtools.prefect_server prepare-home "$home"
+  "$PY" -m orchestration.prefect_server prepare-home "$home"
 }
 
 # Memory, where the runtime reads it (at process start): glibc keeps freed pages in one heap

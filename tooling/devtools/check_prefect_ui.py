@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import requests
 
-from tooling.devtools.prefect_server import local_prefect_server, stop_process_group
+from orchestration.prefect_server import local_prefect_server, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
