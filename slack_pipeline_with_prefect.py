@@ -100,7 +100,7 @@ def slack_pipeline(
     changed threads.
 
     `workspace` names one of several configured workspaces (`[slack_pipeline.workspaces.<name>]`,
-    see orchestration/workspaces.py): its own token, dataset and dlt state, one run at a time.
+    see orchestration/workspaces/): its own token, dataset and dlt state, one run at a time.
     None is the single workspace of `sources.slack.*`.
 
     `start_date=None` continues each channel from its stored state, re-reading at least

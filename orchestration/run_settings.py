@@ -39,7 +39,7 @@ class RunSettings(BaseConfiguration):
     pipelines_dir: Optional[str] = None  # dlt's working folder (default ~/.dlt/pipelines)
     channels_per_load: int = 25  # channels per dlt run, one Prefect task each
     staging: Optional[str] = None  # "filesystem": load files go through a bucket first
-    # Several workspaces (orchestration/workspaces.py): the names a fan-out loads; each has
+    # Several workspaces (orchestration/workspaces/): the names a fan-out loads; each has
     # its `[slack_pipeline.workspaces.<name>]`. `workspace` and `duckdb_file` are set per run.
     workspace_names: Optional[List[str]] = None
     workspace: Optional[str] = None

@@ -9,7 +9,7 @@ Tables (dataset `slack_data` by default):
 Read top-down: the source builds one paced client, then its resources; the rooms beside it
 hold Slack access (`client`, `settings`), channel access (`channels`), the history window
 (`history`), thread tracking (`threads`), row shaping (`message_rows`, `arrow_pages`), PII
-(`pii`) and the pre-flight (`preflight`).
+(`pii`) and what a token may do (`access`). The export reader is `import_export/`.
 """
 
 import logging
