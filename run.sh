@@ -30,7 +30,7 @@ setup() {
   [[ -x "$PY" ]] || python3 -m venv "$VENV"
   "$PY" -m pip install --quiet "uv==$UV_VERSION"
   # Bytecode compiled once here: this machine sets PYTHONDONTWRITEBYTECODE, which would make
-  # every later start of Prefect + dlt seconds slower.
+  # every later start of Prefect + dlt slower.
   UV_PYTHON_DOWNLOADS=never "$VENV/bin/uv" pip install --quiet --python "$PY" \
     --compile-bytecode -r requirements.txt
   echo "$want" > "$stamp"
@@ -59,23 +59,23 @@ setup_bigquery_emulator() {
 prepare_prefect_home() {
   # The home of a local Prefect API (the demo's, or the temporary one a one-off run starts),
   # prepared once here: its first server start migrates the SQLite database and registers block
-  # types, ~12 s a first demo would otherwise spend inside its own wall. Not with a server of
+  # types, which a first demo would otherwise spend inside its own wall. Not with a server of
   # your own (PREFECT_API_URL) or another database.
   [[ -n "${PREFECT_API_URL:-}" || -n "${PREFECT_API_DATABASE_CONNECTION_URL:-}" ]] && return
   local home="${PREFECT_HOME:-$HOME/.prefect}"
   [[ -f "$home/prefect.db" && -f "$home/memo_store.toml" ]] && return
   echo "Preparing Prefect's database in $home (one time, ~12 s)..." >&2
-  "$PY" -m tooling.devtools.prefect_server prepare-home "$home"
+  "$PY" -m orchestration.prefect_server prepare-home "$home"
 }
 
 # Memory, where the runtime reads it (at process start): glibc keeps freed pages in one heap
-# per allocating thread (up to 8 per core), Arrow's default allocator keeps ~100 MB of freed
-# pages; pages of messages live for milliseconds. Prefect settings: prefect.toml; dlt: .dlt/.
+# per allocating thread (up to 8 per core), Arrow's default allocator keeps freed pages too;
+# pages of messages live for milliseconds. Prefect settings: prefect.toml; dlt: .dlt/.
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 export ARROW_DEFAULT_MEMORY_POOL="${ARROW_DEFAULT_MEMORY_POOL:-system}"
 # A fixed mmap threshold: glibc otherwise raises it after each freed large block (up to 32 MB),
-# so Arrow's page-sized buffers end up in the heap and fragment it (1M backfill: extract's
-# peak 437-444 MB -> 397 MB, bench/RESULTS.md).
+# so Arrow's page-sized buffers end up in the heap and fragment it (tooling/bench/RESULTS.md,
+# "Peak RSS at 1M").
 export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
 
 setup

@@ -10,11 +10,12 @@ is written.
 """
 
 import time
-from typing import Any, Dict
+from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.states import State
 
-from orchestration.failures import causes
+from orchestration.failures import causes, failed_run
 from orchestration.loading import import_export
 from orchestration.prepare import prepare_import
 from orchestration.run_logs import attach_dlt_logs, flush_run_logs
@@ -26,19 +27,19 @@ ARTIFACT_KEY = "slack-import-export"
 
 
 @task
-def load_export(settings: RunSettings, path: str, layout: ExportLayout) -> Dict[str, Any]:
+def load_export(settings: RunSettings, path: str, layout: ExportLayout) -> Any:
     """Stream the export's users, channels and day files into the destination in one dlt run.
 
     No retries: the input is a file, and a failure is either bad input or a broken destination.
     A malformed day file (found before anything is written) fails the task with the file's name
-    as its error, not dlt's step error around it: it is bad input, not a crash."""
+    as its message, not with a traceback: it is bad input, not a crash."""
     try:
         return import_export(settings, path, layout)
     except Exception as error:  # noqa: BLE001 - dlt wraps the source's error in its step error
         cause = next((e for e in causes(error) if isinstance(e, SlackExportError)), None)
         if cause is None:
             raise
-        raise cause from None
+        return failed_run(str(cause), cause)
 
 
 @flow(
@@ -47,7 +48,7 @@ def load_export(settings: RunSettings, path: str, layout: ExportLayout) -> Dict[
     on_completion=[flush_run_logs],
     on_failure=[flush_run_logs],
 )
-def slack_import_export(path: str) -> Dict[str, Any]:
+def slack_import_export(path: str) -> Any:
     """Check the export (nothing is written when it is bad), load it, publish the summary."""
     started = time.monotonic()
     attach_dlt_logs()
@@ -58,10 +59,14 @@ def slack_import_export(path: str) -> Dict[str, Any]:
         len(layout.conversations),
         layout.day_files,
     )
-    loaded = load_export(settings, path, layout)
+    loaded: State = load_export(settings, path, layout, return_state=True)
+    if loaded.is_failed():
+        return failed_run(
+            loaded.message or "the export did not load", loaded.result(raise_on_failure=False)
+        )
     return publish_summary(
         settings,
-        [loaded],
+        [loaded.result()],
         time.monotonic() - started,
         artifact_key=ARTIFACT_KEY,
         title="Slack export import",

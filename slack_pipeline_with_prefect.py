@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from prefect import flow, get_run_logger, task
 
-from orchestration.failures import TRANSIENT_RETRIES, RunFailed
+from orchestration.failures import TRANSIENT_RETRIES, failed_run
 from orchestration.loading import load, load_messages, make_pipeline
 from orchestration.prepare import prepare_run
 from orchestration.run_logs import attach_dlt_logs, flush_run_logs
@@ -100,7 +100,7 @@ def slack_pipeline(
     changed threads.
 
     `workspace` names one of several configured workspaces (`[slack_pipeline.workspaces.<name>]`,
-    see orchestration/workspaces.py): its own token, dataset and dlt state, one run at a time.
+    see orchestration/workspaces/): its own token, dataset and dlt state, one run at a time.
     None is the single workspace of `sources.slack.*`.
 
     `start_date=None` continues each channel from its stored state, re-reading at least
@@ -131,7 +131,7 @@ def slack_pipeline(
     if summary["failed_channels"]:
         # The other channels are loaded; the run still must not look like a success.
         failed = ", ".join(f"#{name} ({why})" for name, why in summary["failed_channels"].items())
-        raise RunFailed(f"Slack channels not loaded after retries: {failed}")
+        return failed_run(f"Slack channels not loaded after retries: {failed}")
     return summary
 
 

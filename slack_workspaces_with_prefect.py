@@ -6,8 +6,8 @@ out onto the work pool by a parent flow, each with its own token, dataset and dl
 
 Needs a Prefect server (PREFECT_API_URL), the deployments of prefect.yaml and a worker on the
 pool: the children run there. Workspaces are configured in `[slack_pipeline.workspaces.<name>]`
-(orchestration/workspaces.py); a run of one workspace waits for another run of the same
-workspace (orchestration/workspace_slot.py), different workspaces load at once.
+(orchestration/workspaces/); a run of one workspace waits for another run of the same
+workspace (orchestration/workspaces/slot.py), different workspaces load at once.
 
 The parent lives apart from `slack_pipeline_with_prefect.py` so that file stays the story of
 one load; this one is the story of many.
@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from orchestration.failures import RunFailed
+from orchestration.failures import failed_run
 from orchestration.prepare import prepare_fan_out
 from orchestration.run_settings import DateLike
 from orchestration.workspaces.fan_out import runs_markdown, start_runs, wait_for_runs
@@ -60,7 +60,7 @@ def slack_workspaces(
     )
     failed = [run for run in runs if not run.completed]
     if failed:
-        raise RunFailed(
+        return failed_run(
             "Slack workspaces not loaded: "
             + ", ".join(f"{run.workspace} ({run.state}: {run.message})" for run in failed)
         )
@@ -69,20 +69,24 @@ def slack_workspaces(
 
 
 if __name__ == "__main__":
-    from orchestration.cli import add_verbose, run_flow
+    from orchestration.cli import add_verbose, exit_on_bad_input, run_flow
     from orchestration.run_logs import set_verbose
 
     parser = argparse.ArgumentParser(prog="slack_workspaces_with_prefect.py")
     parser.add_argument("--workspaces", help="comma-separated names (default: all configured)")
     parser.add_argument("--start-date", help="YYYY-MM-DD backfill start; default: from state")
     parser.add_argument("--end-date", help="YYYY-MM-DD, exclusive")
+    parser.add_argument("--lookback-days", type=float, help="re-read at least this many days")
     add_verbose(parser)
     args = parser.parse_args()
     set_verbose(args.verbose)
     names = [n.strip() for n in (args.workspaces or "").split(",") if n.strip()]
+    with exit_on_bad_input():  # bad input: one line and exit 2, before a flow run starts
+        prepare_fan_out(names or None, args.start_date, args.end_date, args.lookback_days)
     run_flow(
         slack_workspaces,
         workspaces=names or None,
         start_date=args.start_date,
         end_date=args.end_date,
+        lookback_days=args.lookback_days,
     )

@@ -17,14 +17,17 @@ bound, and the one way a flow fails.
 A channel that still fails after all of this is reported, the others load, and the run ends
 Failed; the next run reads it from its state.
 
-Every flow fails the same way: it raises. Bad input raises its `SlackConfigError` (or a
-Slack error) before anything is written; a run that loaded what it could publishes its summary
-first, then raises `RunFailed` naming what did not load. The command line turns either into
-one line and an exit code (`cli.py`). The export import is not retried: its input is a
-file. What dlt retries inside the load (the destination's own client) is dlt's policy.
+Every flow fails the same way, for a reason it knows: it returns `failed_run(message)`, a
+Failed state whose message names the cause in one line (no traceback in the run's log), after
+publishing what it loaded; calling the flow raises the cause (`RunFailed`, or the bad input's
+own error). Bad input is found before anything is written (`prepare.py`). Only a bug raises
+through, with its traceback. The command line turns either into one line and an exit code
+(`cli.py`).
 """
 
 from typing import Any, Iterator, Optional
+
+from prefect.states import Failed, State
 
 from slack_source import SlackApiError, SlackConfigError
 
@@ -34,6 +37,11 @@ TASK_RETRIES = 2
 
 class RunFailed(RuntimeError):
     """A flow run that did not load everything: the message names what, in one line."""
+
+
+def failed_run(message: str, cause: Optional[BaseException] = None) -> State:
+    """The one way a flow (or a task) fails for a known reason: see the module docstring."""
+    return Failed(message=message, data=cause if cause is not None else RunFailed(message))
 
 
 TASK_RETRY_DELAYS_SECONDS = [10, 60]

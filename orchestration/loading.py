@@ -38,10 +38,10 @@ LOAD_GC_THRESHOLD = (50_000, 20, 100)
 def fewer_gc_passes() -> Iterator[None]:
     """Python's default thresholds for the duration of a load, then back as they were.
 
-    Parsing Slack's pages makes ~50 dicts, lists and strings per message, which reference
-    counting frees (they form no cycles); with the defaults the collector still walked the live
-    heap over and over: a quarter of a 100k backfill's extract (11.5 s -> 9.1 s end to end,
-    bench/RESULTS.md). Loads are serialized (`_LOAD_LOCK`), so restoring is safe."""
+    Parsing Slack's pages makes dozens of dicts, lists and strings per message, which reference
+    counting frees (they form no cycles); with the defaults the collector still walks the live
+    heap over and over during a load (figures: tooling/bench/RESULTS.md). Loads are serialized
+    (`_LOAD_LOCK`), so restoring is safe."""
     before = gc.get_threshold()
     gc.set_threshold(*LOAD_GC_THRESHOLD)
     try:
@@ -53,9 +53,9 @@ def fewer_gc_passes() -> Iterator[None]:
 def duckdb_destination(credentials: Optional[str] = None) -> Any:
     """DuckDB, its load jobs run one at a time (dlt's default runs up to 20 at once).
 
-    DuckDB has one writer anyway; what ran in parallel was the state row's INSERT (a few MB of
-    SQL after a 1M-message backfill) parsed beside the messages insert: 40 MB more peak RSS
-    for no gain in wall (bench/RESULTS.md, "Peak RSS at 1M")."""
+    DuckDB has one writer anyway; in parallel, the state row's INSERT (SQL holding the whole
+    source state) is parsed beside the messages insert, which raises peak RSS for no gain in
+    wall (tooling/bench/RESULTS.md, "What the profile said first")."""
     return dlt.destinations.duckdb(
         credentials=credentials, loader_parallelism_strategy="sequential"
     )
@@ -67,11 +67,10 @@ def duckdb_file(settings: RunSettings) -> str:
     `<pipeline_name>.duckdb`; a relative one is in the working folder of the run.
 
     Always handed to dlt: .dlt/config.toml holds `[destination.duckdb.credentials]` settings (the
-    memory limit), and with no path configured anywhere dlt took that table for the credentials
-    themselves and stopped every run with "config.toml cannot hold secret values". Absolute:
-    dlt puts a relative path in the folder the pipeline was first run from (its local state's
-    `initial_cwd`), so a run from another folder, e.g. a worker's, loaded into a file elsewhere
-    than the one `check` named."""
+    memory limit), which dlt would otherwise take for the credentials themselves ("config.toml
+    cannot hold secret values"). Absolute: dlt resolves a relative path against the folder the
+    pipeline was first run from (its local state's `initial_cwd`), not the run's working folder,
+    so a run from another folder (a worker's) would load into another file than `check` names."""
     return os.path.abspath(_configured_duckdb_file(settings))
 
 
@@ -122,8 +121,8 @@ def run_progress(settings: RunSettings, stats: Optional[RunStats]) -> Any:
 
 
 def preferred_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
-    """Parquet for DuckDB: measured 13x faster to load and 5x less memory than dlt's default
-    INSERT statements (20 k messages: load 1.4 s vs 19.5 s, peak RSS 364 MB vs 1.8 GB)."""
+    """Parquet for DuckDB: far faster to load and far less memory than dlt's default INSERT
+    statements (figures: tooling/bench/RESULTS.md, "Figures moved from code comments")."""
     if pipeline.destination is not None and pipeline.destination.destination_name == "duckdb":
         return "parquet"
     return None
@@ -182,7 +181,7 @@ def load_messages(
 
 
 def _run(pipeline: dlt.Pipeline, source: DltSource, recovered: List[str]) -> Dict[str, Any]:
-    # BigQuery: partition/cluster hints (issue "BigQuery for real"); DuckDB path unchanged.
+    # BigQuery: partition/cluster hints (orchestration/bigquery_layout.py); DuckDB gets none.
     if pipeline.destination is not None and pipeline.destination.destination_name == "bigquery":
         apply_bigquery_layout(source)
     with fewer_gc_passes():

@@ -124,5 +124,5 @@ def attach_dlt_logs() -> None:
 def flush_run_logs(flow: Any, flow_run: Any, state: Any) -> None:
     """Flow hook (completion, failure): send the run's queued log lines now. A process
     worker's flow-run process can end before Prefect's exit-time drain has sent the last
-    batch (the last lines, the run summary among them, were missing)."""
+    batch, and the run summary is among the last lines."""
     APILogWorker.drain_all(timeout=5)

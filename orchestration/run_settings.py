@@ -39,13 +39,13 @@ class RunSettings(BaseConfiguration):
     pipelines_dir: Optional[str] = None  # dlt's working folder (default ~/.dlt/pipelines)
     channels_per_load: int = 25  # channels per dlt run, one Prefect task each
     staging: Optional[str] = None  # "filesystem": load files go through a bucket first
-    # Several workspaces (orchestration/workspaces.py): the names a fan-out loads; each has
+    # Several workspaces (orchestration/workspaces/): the names a fan-out loads; each has
     # its `[slack_pipeline.workspaces.<name>]`. `workspace` and `duckdb_file` are set per run.
     workspace_names: Optional[List[str]] = None
     workspace: Optional[str] = None
     duckdb_file: Optional[str] = None  # default: destination.duckdb.credentials
     # A first backfill into an empty `messages` table appends instead of merging (same rows,
-    # about a third less wall: no staging copy); false always merges.
+    # no staging copy, so a shorter load; tooling/bench/RESULTS.md); false always merges.
     append_into_empty: bool = True
     # At most one progress line per stage this often, on long loads (0: none).
     progress_seconds: float = 60.0

@@ -9,7 +9,7 @@ Tables (dataset `slack_data` by default):
 Read top-down: the source builds one paced client, then its resources; the rooms beside it
 hold Slack access (`client`, `settings`), channel access (`channels`), the history window
 (`history`), thread tracking (`threads`), row shaping (`message_rows`, `arrow_pages`), PII
-(`pii`) and the pre-flight (`preflight`).
+(`pii`) and what a token may do (`access`). The export reader is `import_export/`.
 """
 
 import logging
@@ -128,7 +128,7 @@ def slack_source(
             finishing pending packages): rows are appended instead of merged and deletion rows
             are not written (nothing to delete). Same result, since one load emits each
             (`channel_id`, `ts`) once, without the merge writing every message twice (staging
-            table, then delete + insert): about a third of a backfill's wall.
+            table, then delete + insert).
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)  # before any request is sent
     run_stats: RunStats = stats if isinstance(stats, RunStats) else RunStats()
@@ -234,8 +234,8 @@ def slack_source(
         parallelized=True,
     )
     def messages(page: Any) -> Any:
-        """A history page and the replies of its changed threads, written as one item (dlt's
-        cost per item is a few ms: one item per page instead of two)."""
+        """A history page and the replies of its changed threads, written as one item: dlt
+        has a fixed cost per item, so one item per page instead of two."""
         thread_state = dlt.current.source_state().setdefault("threads", {})
         rows = table_rows(page, THREAD_PARENT_COLUMNS)
         replies = refresh_threads(client, rows, thread_state, end_ts, run_stats, thread_failed)

@@ -1,8 +1,8 @@
 """Pages of message rows as Arrow tables: dlt writes them to parquet as they are.
 
 Handing dlt Python dicts costs two JSON round trips per row (extract writes JSON lines,
-normalize reads, flattens and coerces each row again); an Arrow table skips both and was the
-largest single gain in `bench/throughput.py`. Each page becomes one table, column by column:
+normalize reads, flattens and coerces each row again); an Arrow table skips both (figures:
+tooling/bench/RESULTS.md). Each page becomes one table, column by column:
 - `ts`-like ids stay strings, exactly as Slack sent them;
 - `posted_at` is derived from `ts` without float rounding;
 - nested values (`blocks`, `reactions`, `edited`, ...) become JSON text, declared `json`;

@@ -5,10 +5,10 @@ module adds only what is Slack-specific: the `next_cursor` loop, `ok: false` bod
 typed errors, 429/5xx/malformed bodies are retried (Retry-After honoured exactly), and every
 attempt waits for its method's pacing slot.
 
-Why not `RESTClient.paginate`: it costs ~1 ms of CPU per call on top of the HTTP request
-(a deep copy of the paginator, JSONPath selection, two formatted log records per page). With
-one `conversations.replies` call per changed thread that was a fifth of a backfill's extract
-time; Slack's cursor rule is four lines (see `pages`).
+Why not `RESTClient.paginate`: it adds CPU to every call on top of the HTTP request (a deep
+copy of the paginator, JSONPath selection, two formatted log records per page), which adds up
+with one `conversations.replies` call per changed thread (tooling/bench/RESULTS.md); Slack's
+cursor rule is four lines (see `pages`).
 """
 
 import logging

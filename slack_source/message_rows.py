@@ -6,7 +6,7 @@ import itertools
 import operator
 import re
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Union
+from typing import Any, Dict, Iterable, List, Optional
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -35,7 +35,7 @@ def shift_ts(ts: str, seconds: float) -> str:
 
 
 # `pack_ts` output: DELTA_MARK, the first value's microseconds, then each next value's distance
-# from the one before, all in hex. The earlier format (`ts` joined by spaces) never starts so.
+# from the one before, all in hex. The plain form (`ts` joined by spaces) never starts so.
 DELTA_MARK = "+"
 # What the delta form can give back exactly: Slack's own `ts` form, seconds and 6 digits.
 _CANONICAL_TS = re.compile(r"(?:[1-9][0-9]*|0)\.[0-9]{6}(?: (?:[1-9][0-9]*|0)\.[0-9]{6})*")
@@ -44,34 +44,31 @@ _CANONICAL_TS = re.compile(r"(?:[1-9][0-9]*|0)\.[0-9]{6}(?: (?:[1-9][0-9]*|0)\.[
 def pack_ts(values: Iterable[str]) -> str:
     """Sorted `ts` values as one string: the way state keeps long lists.
 
-    A 1M-message backfill remembers ~380k `ts` (thread replies, the lookback's top-level
-    messages). As one string per thread or channel they cost a tenth of the memory of a list of
-    strings, and dlt's deep copy of the state at commit shares strings instead of copying every
-    list. As hex distances between neighbours (`DELTA_MARK`) the state is ~40 % of the size
-    of the `ts` themselves: dlt compresses the whole state at zlib level 9 on every load, 1.5 s
-    for 7.8 MB after a 1M-message import (bench/RESULTS.md). A value not in Slack's form
-    ("1700000000.000100") keeps the whole list in the plain form, `ts` joined by spaces."""
+    A large backfill remembers hundreds of thousands of `ts` (thread replies, the lookback's
+    top-level messages). As one string per thread or channel they cost far less memory than
+    lists of strings, and dlt's deep copy of the state at commit shares strings instead of
+    copying every list. As hex distances between neighbours (`DELTA_MARK`) the state is smaller
+    than the `ts` themselves, and dlt compresses the whole state at zlib level 9 on every load
+    (figures: tooling/bench/RESULTS.md). A value not in Slack's form ("1700000000.000100")
+    keeps the whole list in the plain form, `ts` joined by spaces."""
     joined = " ".join(values)
     if not joined:
         return ""
     if not _CANONICAL_TS.fullmatch(joined):
         return " ".join(sorted(joined.split(" ")))
     micros = sorted(map(int, joined.replace(".", "").split(" ")))
-    hex_form = DELTA_MARK + ("%x " * len(micros))[:-1]  # one format call: 25k marks a run
+    hex_form = DELTA_MARK + ("%x " * len(micros))[:-1]  # one format call, not one per value
     return hex_form % (micros[0], *map(operator.sub, micros[1:], micros))
 
 
-def unpack_ts(packed: Union[str, Iterable[str], None]) -> List[str]:
-    """The `ts` values of `pack_ts`, in either of its forms; a list (state written before
-    packing) is read as is."""
+def unpack_ts(packed: Optional[str]) -> List[str]:
+    """The `ts` values of `pack_ts`, in either of its forms."""
     if not packed:
         return []
-    if isinstance(packed, str):
-        if not packed.startswith(DELTA_MARK):
-            return packed.split(" ")
-        micros = itertools.accumulate(int(h, 16) for h in packed[1:].split(" "))
-        return [f"{m // 1_000_000}.{m % 1_000_000:06d}" for m in micros]
-    return list(packed)
+    if not packed.startswith(DELTA_MARK):
+        return packed.split(" ")
+    micros = itertools.accumulate(int(h, 16) for h in packed[1:].split(" "))
+    return [f"{m // 1_000_000}.{m % 1_000_000:06d}" for m in micros]
 
 
 def to_rows(messages: Iterable[Dict[str, Any]], channel_id: str) -> List[Dict[str, Any]]:

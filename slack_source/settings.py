@@ -75,7 +75,7 @@ ITEM_MAX_WAIT_S = 0.5
 # Retries of one Slack call (client.SlackClient): 429s, 5xx, dropped connections and malformed
 # bodies, waiting Retry-After when Slack sends it, else exponential backoff with jitter of
 # RETRY_BACKOFF_SECONDS * 2**n, capped at RETRY_MAX_BACKOFF_SECONDS. The whole policy, with
-# the layers above this one, is written out in orchestration/retries.py.
+# the layers above this one, is written out in orchestration/failures.py.
 SLACK_CALL_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 1.0
 RETRY_MAX_BACKOFF_SECONDS = 60.0
@@ -143,8 +143,8 @@ def message_columns(
 # Merged on (channel_id, ts), with the staging rows declared unique: the source emits every
 # message once per load (history pages do not overlap, replies skip their parent and the
 # broadcasts history already returned; tests assert it). dlt's own dedup is a window function
-# over the whole staging table: 3-4x the load time and, in DuckDB, memory that grows with the
-# rows of one load (out of memory at 2.5 M rows with a 128 MB limit). See bench/RESULTS.md.
+# over the whole staging table: slow and, in DuckDB, memory that grows with the rows of one load
+# (tooling/bench/RESULTS.md, "Why the dedup had to go").
 MESSAGES_WRITE_DISPOSITION: Dict[str, Any] = {
     "disposition": "merge",
     "strategy": "delete-insert",

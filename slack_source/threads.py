@@ -29,8 +29,7 @@ THREAD_PARENT_COLUMNS = (
 
 # [latest_reply, reply_count, "ts of the replies loaded"] (`pack_ts`): a list so it survives
 # dlt's JSON state. Marks written before reply lists existed have two elements; they still
-# work, they only cannot name deleted replies until the thread is fetched once more. Marks
-# whose reply list is a JSON list (before packing) are read as well.
+# work, they only cannot name deleted replies until the thread is fetched once more.
 ThreadMark = List[Any]
 
 

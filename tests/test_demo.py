@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
+from orchestration.prefect_server import local_prefect_server
 from tests.conftest import DATASET, query
-from tooling.devtools.prefect_server import local_prefect_server
 
 ROOT = Path(__file__).resolve().parents[1]
 FOREIGN = ("PREFECT_", "SOURCES__", "DESTINATION__", "SLACK_PIPELINE__")

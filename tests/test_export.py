@@ -18,7 +18,7 @@ from slack_source.import_export import import_export_source
 from slack_source.import_export.archive import SlackExportError, open_export
 from slack_source.import_export.handover import advance_channel_state, merge_thread_marks
 from slack_source.import_export.pages import batches
-from slack_source.message_rows import unpack_ts
+from slack_source.message_rows import pack_ts, unpack_ts
 from tests.conftest import (
     DATASET,
     clean_environment,
@@ -271,8 +271,7 @@ def test_older_export_after_api_data_never_moves_state_back(slack_env, tmp_path)
 
 
 def test_state_helpers_only_move_forward():
-    # `recent` as a list: state written before `ts` lists were packed into one string
-    state = {"newest_ts": "1700000100.000000", "recent": ["1700000050.000000"]}
+    state = {"newest_ts": "1700000100.000000", "recent": pack_ts(["1700000050.000000"])}
     advance_channel_state(state, "1700000000.000000", ["1699999990.000000"], 86400)
     assert state["newest_ts"] == "1700000100.000000"
     assert unpack_ts(state["recent"]) == ["1699999990.000000", "1700000050.000000"]

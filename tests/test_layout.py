@@ -116,3 +116,14 @@ def test_the_product_alone_imports_every_flow_and_resolves_every_deployment(tmp_
     help_text = python_in(copy, "slack_pipeline_with_prefect.py", "--help")
     assert help_text.returncode == 0, help_text.stderr[-3000:]
     assert "{serve,run,check,import-export}" in help_text.stdout
+
+
+def test_run_sh_sets_up_product_commands_without_the_tooling():
+    """`./run.sh run|check|serve|import-export|workspaces` go through `setup` and
+    `prepare_prefect_home` only: neither may need anything under tooling/."""
+    script = (ROOT / "run.sh").read_text()
+    for function in ("setup", "prepare_prefect_home"):
+        body = script.split(f"\n{function}() {{\n", 1)[1].split("\n}\n", 1)[0]
+        assert "tooling" not in body, function
+    default_arm = script.split("\n  *)", 1)[1].splitlines()[0]
+    assert "slack_pipeline_with_prefect.py" in default_arm and "tooling" not in default_arm

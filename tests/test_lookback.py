@@ -99,25 +99,6 @@ def thread_with_replies(workspace: Any, channel: str, at_least: int) -> str:
     pytest.skip(f"no thread with {at_least} replies")
 
 
-def as_older_state(pipeline: Any, state_format: str) -> None:
-    """Rewrite the source state as earlier releases wrote it: `ts` lists as lists ("lists"), or
-    packed as `ts` joined by spaces ("spaces", before `pack_ts` wrote distances)."""
-
-    def older(packed: str) -> Any:
-        assert packed == "" or packed.startswith(DELTA_MARK)  # the current form
-        values = unpack_ts(packed)
-        return values if state_format == "lists" else " ".join(values)
-
-    with pipeline.managed_state() as state:
-        slack = state["sources"]["slack"]
-        for channel_state in slack["channels"].values():
-            if channel_state.get("recent"):
-                channel_state["recent"] = older(channel_state["recent"])
-        for marks in slack["threads"].values():
-            for mark in marks.values():
-                mark[2] = older(mark[2])
-
-
 @pytest.mark.parametrize(
     "values",
     [
@@ -131,19 +112,14 @@ def as_older_state(pipeline: Any, state_format: str) -> None:
 def test_packed_ts_give_back_every_value_exactly(values):
     packed = pack_ts(values)
     assert unpack_ts(packed) == sorted(values)
-    assert unpack_ts(" ".join(values)) == values  # the earlier packed form
-    assert unpack_ts(values) == values  # lists, before packing
     canonical = all(ts == f"{int(ts[:-7])}.{ts[-6:]}" for ts in values)
     assert packed.startswith(DELTA_MARK) == (canonical and bool(values))
 
 
 @pytest.mark.parametrize("also_add", [False, True], ids=["deleted", "deleted_and_added"])
-@pytest.mark.parametrize("state_format", ["packed", "spaces", "lists"])
-def test_deleted_reply_is_removed_from_messages(slack_env, tmp_path, also_add, state_format):
+def test_deleted_reply_is_removed_from_messages(slack_env, tmp_path, also_add):
     workspace, server = slack_env
     pipeline = backfill(workspace, server, tmp_path, QUIET)
-    if state_format != "packed":
-        as_older_state(pipeline, state_format)
     channel = sorted(readable_channel_ids(workspace))[0]
     parent = thread_with_replies(workspace, channel, 2)
     gone = replies_of(workspace, channel, parent)[0]  # not the latest: latest_reply stays

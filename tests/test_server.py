@@ -23,14 +23,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from tests.conftest import DATASET, query, readable_channel_ids, start_emulator, truth_messages
-from tooling.demo import demo_environment
-from tooling.devtools.prefect_server import (
+from orchestration.prefect_server import (
     LocalPrefectServer,
     free_port,
     local_prefect_server,
     stop_process_group,
 )
+from tests.conftest import DATASET, query, readable_channel_ids, start_emulator, truth_messages
+from tooling.demo import demo_environment
 from tooling.slack_emulator import EmulatorServer, Workspace
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,9 +20,9 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
+from orchestration.prefect_server import local_prefect_server
 from tests.conftest import SMALL_SPEC, query, readable_channel_ids, truth_messages
 from tests.test_server import POOL, REPO, Api, Background, poll
-from tooling.devtools.prefect_server import local_prefect_server
 from tooling.slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ and column types) and one source state: what an import writes into
 
 Rows have the API path's shape: day files become Arrow pages with the columns and types
 `arrow_pages.rows_to_table` gives the same messages (`ts` kept as Slack's string, `posted_at`
-derived from it, nested fields as JSON text; parsed by DuckDB for speed, see `export_pages`),
+derived from it, nested fields as JSON text; parsed by DuckDB for speed, see `pages`),
 the PII maps of `pii` apply, and `messages` is merged on (`channel_id`, `ts`) with the API's
 write disposition, so a message imported and later re-read by the API is one row. Columns only
 exports have (`replies: [{user, ts}]`; `user_profile` is declared by the API source already) are
@@ -127,7 +127,7 @@ def import_export_source(
         columns=message_columns(append_into_empty=append_into_empty, extra=EXPORT_ONLY_COLUMNS),
     )
     def messages() -> Iterator[Any]:
-        """Each channel's day files in batches, one Arrow page each (see `export_pages`); each
+        """Each channel's day files in batches, one Arrow page each (see `pages`); each
         channel's position is handed over to the daily run's state once all its files were
         read."""
         state = dlt.current.source_state()

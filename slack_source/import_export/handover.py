@@ -114,7 +114,7 @@ class ChannelPosition:
         subtypes: Sequence[Optional[str]],
     ) -> None:
         """The messages of some day files as columns (any order within a day): taken column by
-        column from the Arrow page, which is a third of the cost of a dict per message."""
+        column from the Arrow page, which costs less than a dict per message."""
         threads = self.threads
         for ts, thread_ts, reply_count, subtype in zip(
             ts_values, thread_ts_values, reply_counts, subtypes, strict=True

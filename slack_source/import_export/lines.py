@@ -1,12 +1,12 @@
 """A day file's JSON array as newline-delimited JSON: one message per line, split exactly or not
 at all.
 
-Why: DuckDB reads newline-delimited JSON at a third of the CPU it needs for the same messages as
-one array per file (a parse of each line instead of the whole document, and a single read that
+Why: DuckDB reads newline-delimited JSON with much less CPU than the same messages as one
+array per file (a parse of each line instead of the whole document, and a single read that
 fails on a field it was not told about, where the array needs a second pass to list the fields;
-measured in bench/RESULTS.md). Slack writes exports pretty-printed, so the messages of a day
-file are told apart by the file's own indentation: `},` + newline + indent + `{` occurs between
-two top-level messages and nowhere else in a file laid out that way.
+figures in tooling/bench/RESULTS.md, "Night"). Slack writes exports pretty-printed, so the
+messages of a day file are told apart by the file's own indentation: `},` + newline + indent +
+`{` occurs between two top-level messages and nowhere else in a file laid out that way.
 
 Exact by construction, whatever the file holds:
 - every line break becomes a tab. Between tokens both are blanks; inside a string both are
@@ -14,7 +14,7 @@ Exact by construction, whatever the file holds:
 - a split is made at `},<indent>{` only. A split anywhere else (inside a nested value, or a
   string) leaves a line that is not one complete JSON value, and a top-level separator that is
   not in that form leaves two messages on one line: DuckDB rejects both, and the batch is then
-  read as arrays (`export_pages`).
+  read as arrays (`pages`).
 Files on one line (no indentation to go by) and anything not an array are left to that path.
 """
 
@@ -30,8 +30,8 @@ BLANKS = b" \t\r\n"
 
 def _conversion_pool() -> pa.MemoryPool:
     """jemalloc where pyarrow has it: with pyarrow's default (mimalloc) the converted buffers'
-    pages went back to the system between two batches and were faulted in again, and converting
-    1M messages took 5.0 s of CPU instead of 2.2 s (malloc: 2.4x slower than jemalloc)."""
+    pages go back to the system between two batches and are faulted in again, which makes the
+    conversion much slower (tooling/bench/RESULTS.md, "Night")."""
     try:
         return pa.jemalloc_memory_pool()
     except NotImplementedError:  # builds without jemalloc (pyarrow's macOS wheels)

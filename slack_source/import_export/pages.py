@@ -1,11 +1,10 @@
 """Day files of an export as Arrow pages, parsed by DuckDB's JSON reader instead of Python.
 
 Why not `orjson` + `arrow_pages.rows_to_table`, as the API path does: an export is read at disk
-speed, not at Slack's, and there the Python objects are the cost. Measured on 100k emulated
-messages (109 MB of day files): `orjson.loads` alone took 1.1 s and building the Arrow columns
-from the dicts (and JSON text back from the nested values) 2.5 s more, i.e. ~40 s per million
-messages on one core. DuckDB parses the same files in C++ on both cores and hands nested values
-over as JSON text without building them in Python: ~6 s per million.
+speed, not at Slack's, and there building Python objects for every message (and JSON text back
+from the nested values) is the cost. DuckDB parses the same files in C++ on both cores and hands
+nested values over as JSON text without building them in Python (figures:
+tooling/bench/RESULTS.md).
 
 The pages have the columns `rows_to_table` would give the same messages (the tests compare the
 rows of an import with the API path's, column by column):
@@ -15,11 +14,11 @@ rows of an import with the API path's, column by column):
   `channel_id` from the folder's entry in `channels.json`.
 
 Two ways to read a batch, the same rows either way (`tests/test_export_pages.py` compares them):
-- fast: the inflating thread writes the batch as one newline-delimited file (`export_lines`),
+- fast: the inflating thread writes the batch as one newline-delimited file (`lines`),
   and DuckDB reads it once, told every field it knows, with its type, by two seed rows at the
   top of the file. With the types detected from those rows, DuckDB fails on any field it was not
-  told about (`has unknown key`), so no field can be dropped unseen. At 1M messages the reader
-  alone took 7.1 s and 12.6 s of CPU this way, against 12.5 s and 22.6 s the exact way;
+  told about (`has unknown key`), so no field can be dropped unseen. It costs much less
+  time and CPU than the exact way (tooling/bench/RESULTS.md, "Night");
 - exact: the batch's day files as they are, a first DuckDB pass listing every message's
   fields, a second reading them typed. Taken by the first batch (no type known yet), and by a
   batch the fast read refused for any reason: a new field, a value DuckDB cannot convert to its
@@ -29,8 +28,8 @@ DuckDB reads files, not ZIP members: batches are written to a private temporary 
 and deleted (at most two batches, `2 * BATCH_BYTES`, on disk, never the export). The work runs
 as three stages, one thread each, across channels: while the caller (dlt, writing parquet)
 handles one page, DuckDB reads the next batch and the one after it is inflated and split into
-lines. zlib, pyarrow and DuckDB release the GIL; one stage after the other, the two cores were
-busy ~1.5 of 2 during an import's extract (bench/RESULTS.md).
+lines. zlib, pyarrow and DuckDB release the GIL, so the stages overlap on both cores instead of
+taking turns (tooling/bench/RESULTS.md, "Night").
 """
 
 import itertools
@@ -51,11 +50,11 @@ from ..message_rows import ts_micros
 from .archive import UNREADABLE_MEMBER, SlackExportError, read_day
 from .lines import element_lines
 
-# Uncompressed day-file bytes per batch: one DuckDB read each, one dlt item each. 16 MB: at 32
-# MB the line read's working memory put the 1M import's peak RSS at 426-436 MB, at 16 MB 378-381
-# MB, as fast (3 interleaved pairs, bench/RESULTS.md).
+# Uncompressed day-file bytes per batch: one DuckDB read each, one dlt item each. The line
+# read's working memory is per batch: 16 MB is as fast as 32 MB with a lower peak RSS
+# (tooling/bench/RESULTS.md, "Night").
 BATCH_BYTES = 16 * 1024 * 1024
-TS_RE2 = r"^\d{1,12}\.\d{1,6}$"  # `export_archive.TS`, in the syntax pyarrow's RE2 reads
+TS_RE2 = r"^\d{1,12}\.\d{1,6}$"  # `archive.TS`, in the syntax pyarrow's RE2 reads
 # How a field's first value character decides its column type, as `rows_to_table` decides from
 # Python values: strings, booleans and numbers stay scalars; objects, arrays or a mix -> JSON.
 LEADING_TYPES = {'"': "VARCHAR", "t": "BOOLEAN", "f": "BOOLEAN", "{": "JSON", "[": "JSON"}
@@ -100,8 +99,8 @@ def batches(
 
 
 def _inflated(archive: zipfile.ZipFile, member: str) -> bytes:
-    """One member's bytes, whole (measured: streaming it through a 1 MiB buffer caused as many
-    page faults and took as long, bench/RESULTS.md)."""
+    """One member's bytes, whole: streaming it through a buffer faults as many pages and is no
+    faster (tooling/bench/RESULTS.md, "Evening")."""
     try:
         return archive.read(member)
     except UNREADABLE_MEMBER as error:
@@ -208,7 +207,7 @@ class DayFileReader:
     def _stage(self, archive: zipfile.ZipFile, batch: List[str]) -> Optional[Path]:
         """Inflate a batch's members one at a time (never all in memory) into one
         newline-delimited file, `HEAD_ROOM` blanks first; None when a member is not split
-        (`export_lines`): the batch is then read the exact way."""
+        (`lines`): the batch is then read the exact way."""
         path = self.folder / f"{next(self._names):06d}.ndjson"
         try:
             with path.open("wb") as out:

@@ -1,1 +1,1 @@
-"""Benchmarks of the Slack source against the bundled emulator (see bench/RESULTS.md)."""
+"""Benchmarks of the Slack source against the bundled emulator (see tooling/bench/RESULTS.md)."""

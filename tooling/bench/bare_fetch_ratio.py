@@ -3,13 +3,16 @@
 1. Bare fetch: a plain `requests.Session` pages `conversations.history` of every readable
    channel and `conversations.replies` of every thread, parses each body with `orjson`, and
    does nothing else: the wall no loader can beat from one process on this machine.
-2. The pipeline: what `bench.throughput` measures, `slack_source` extract+normalize+load into
-   DuckDB, in a fresh spawned process.
+2. The pipeline: what `tooling.bench.throughput` measures, `slack_source` extract + normalize +
+   load into DuckDB, in a fresh spawned process.
 
 Both run in spawned children against the same emulator process, rate limits off on both ends.
 Prints both walls and `pipeline / bare`; the goal is <= 2.
 
 python -m tooling.bench.bare_fetch_ratio [--messages 100000 --channels 50 --threads 2000]
+
+Writes results/bare_fetch_ratio_100k.json (`_1m` at 1M messages); give a `--merge` run its own
+`--name`, so that it does not replace the current figures.
 """
 
 from __future__ import annotations
@@ -91,7 +94,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--channels", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0, help="default: messages / 50")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--name", default="bare_fetch_ratio")
+    parser.add_argument(
+        "--name", help="default: bare_fetch_ratio_ and the size (100k, 1m or small)"
+    )
     parser.add_argument(
         "--merge", action="store_true", help="merge even into the empty table (the old way)"
     )
@@ -146,7 +151,7 @@ def main(argv=None) -> dict:
         f"{run['peak_rss_mb_by_stage']}, {run['stages']})\n"
         f"ratio pipeline / bare = {ratio:.2f} (goal <= 2)"
     )
-    write_result(args.name, result)
+    write_result(args.name or f"bare_fetch_ratio_{size_label(args.messages)}", result)
     return result
 
 

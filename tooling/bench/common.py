@@ -298,7 +298,7 @@ def load_figures(
 
 
 def write_result(name: str, data: Dict[str, Any]) -> Path:
-    """Flat JSON in bench/results/NAME.json."""
+    """Flat JSON in tooling/bench/results/NAME.json: one current file per benchmark (and size)."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     flat = {
         "name": name,

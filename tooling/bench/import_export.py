@@ -3,7 +3,7 @@ process imports it into DuckDB through `orchestration.loading.import_export` (wh
 `./run.sh import-export` runs inside its flow), and we report messages/s and that process's
 peak RSS (`ru_maxrss`: the whole process, DuckDB and dlt included).
 
-python -m tooling.bench.import_export [--messages 1000000] [--name export_import_1m]
+python -m tooling.bench.import_export [--messages 1000000]    (writes results/import_export_1m.json)
 
 The export is written once per size and seed into tooling/bench/work/ and reused (writing 1M
 messages takes about a minute and is not what is measured).
@@ -78,7 +78,7 @@ def main(argv: Any = None) -> Dict[str, Any]:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--channels", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--name", default="import_export")
+    parser.add_argument("--name", help="default: import_export_ and the size (100k, 1m or small)")
     args = parser.parse_args(argv)
 
     path = export_path(args.messages, args.channels, args.seed)
@@ -98,7 +98,7 @@ def main(argv: Any = None) -> Dict[str, Any]:
         f" = {rate:.0f} msgs/s (import process CPU {run['cpu_s']:.1f} s),"
         f" peak RSS {run['peak_rss_mb']:.0f} MB, stages {run['stages']}"
     )
-    write_result(args.name, result)
+    write_result(args.name or f"import_export_{size_label(args.messages)}", result)
     return result
 
 

@@ -26,7 +26,7 @@ from typing import Any, Dict, List
 
 import requests
 
-from tooling.devtools.prefect_server import local_prefect_server, stop_process_group
+from orchestration.prefect_server import local_prefect_server, stop_process_group
 
 from .common import (
     ROOT,

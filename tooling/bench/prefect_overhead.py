@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from tooling.devtools.prefect_server import local_prefect_server
+from orchestration.prefect_server import local_prefect_server
 
 from .common import TOKEN, Emulator, days_ago, load_job, run_in_child, temp_dir, write_result
 

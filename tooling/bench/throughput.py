@@ -1,6 +1,6 @@
 """Unthrottled end-to-end throughput: emulator process -> extract/normalize/load (child) -> DuckDB.
 
-python -m tooling.bench.throughput [--messages 100000]
+python -m tooling.bench.throughput [--messages 100000]    (writes results/throughput_100k.json)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--channels", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--name", default="throughput")
+    parser.add_argument("--name", help="default: throughput_ and the size (100k, 1m or small)")
     args = parser.parse_args(argv)
 
     emulator = Emulator(
@@ -53,7 +53,7 @@ def main(argv=None) -> dict:
         f"(load process CPU {run['cpu_s']:.1f} s), "
         f"peak RSS {run['peak_rss_mb']:.0f} MB, stages {run['stages']}"
     )
-    write_result(args.name, result)
+    write_result(args.name or f"throughput_{size_label(args.messages)}", result)
     return result
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from tooling.devtools.prefect_server import (
+from orchestration.prefect_server import (
     ONE_RUN_SERVER_SETTINGS,
     STARTUP_DEADLINE_SECONDS,
     LocalPrefectServer,

@@ -5,7 +5,7 @@ renders the UI's runs page with Debian's `chromium` (plain command line, no Play
 for the run's name with "Completed" next to it in the rendered DOM. With `--screenshots DIR` it
 also saves the runs page, the flow run page and the `slack-load-summary` artifact page as PNGs.
 
-    ./run.sh python -m tooling.devtools.check_prefect_ui [--screenshots images]
+    ./run.sh python -m tooling.devtools.check_prefect_ui [--screenshots docs/images]
 
 Exit code 0: shown as Completed; 1: not shown, or the server or demo failed; 2: no chromium.
 """
@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import requests
 
-from tooling.devtools.prefect_server import local_prefect_server, stop_process_group
+from orchestration.prefect_server import local_prefect_server, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,8 +1,9 @@
-"""A real `prefect server` on 127.0.0.1 with its own home, for tests, checks, benchmarks and the
-demo.
+"""A local `prefect server` on 127.0.0.1 with its own home: `run.sh` prepares a new home with
+it once (`prepare-home`: the first start migrates the database, ~12 s a first one-off run would
+otherwise spend in its own wall), and the demo, the tests and the benchmarks start one.
 
-The same server a user starts with `prefect server start`, run as a child process so that a
-test can point flows, workers and automations at it and read the results back from its API.
+The same server a user starts with `prefect server start`, run as a child process, so that a
+caller can point flows, workers and automations at it and read the results back from its API.
 """
 
 import os
@@ -38,7 +39,7 @@ ONE_RUN_SERVER_SETTINGS = {
     f"PREFECT_SERVER_SERVICES_{name.upper()}_ENABLED": "false" for name in ONE_RUN_SERVICES_OFF
 }
 # The repository: the server reads its settings (prefect.toml) from there.
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -155,7 +156,7 @@ def prepare_home(home: Path) -> None:
         pass
 
 
-if __name__ == "__main__":  # python -m tooling.devtools.prefect_server prepare-home PATH
+if __name__ == "__main__":  # python -m orchestration.prefect_server prepare-home PATH
     if len(sys.argv) != 3 or sys.argv[1] != "prepare-home":
-        sys.exit("usage: python -m tooling.devtools.prefect_server prepare-home PREFECT_HOME")
+        sys.exit("usage: python -m orchestration.prefect_server prepare-home PREFECT_HOME")
     prepare_home(Path(sys.argv[2]))
