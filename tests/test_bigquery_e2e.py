@@ -9,18 +9,22 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timezone
 from typing import Any, Dict, Tuple
 
 import pytest
 
 from tests.bigquery_emulator import BigQueryDataset
-from tests.conftest import loaded_messages, readable_channel_ids, truth_messages
-from tests.test_incremental import thread_with_age
+from tests.helpers import (
+    ROOT,
+    backfill_start,
+    loaded_messages,
+    readable_channel_ids,
+    thread_with_age,
+    truth_messages,
+)
 from tooling.slack_emulator import EmulatorServer, Workspace
 
-ROOT = Path(__file__).resolve().parents[1]
 TS = re.compile(r"^\d{10}\.\d{6}$")
 
 
@@ -29,10 +33,6 @@ def flow(prefect_harness):
     from slack_pipeline_with_prefect import slack_pipeline
 
     return slack_pipeline
-
-
-def backfill_start() -> str:
-    return (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
 
 
 def bq_messages(bq: BigQueryDataset) -> Dict[Tuple[str, str], Dict[str, Any]]:

@@ -8,37 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
+from tests.helpers import (
+    ROOT,
+    SCRIPT,
     TOKEN,
     clean_environment,
     loaded_messages,
     query,
     readable_channel_ids,
+    run_cli,
     truth_messages,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "slack_pipeline_with_prefect.py"
 GOOD_TOKEN = "xoxb-emulator-token"
-
-
-def run_cli(*args, env=None, tmp_path=None):
-    environment = clean_environment(
-        {
-            "SOURCES__SLACK__API_BASE_URL": "http://127.0.0.1:9/api/",
-            "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "cli.duckdb"),
-            "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
-            **(env or {}),
-        }
-    )
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 CASES = [

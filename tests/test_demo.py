@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import DATASET, query
+from tests.helpers import DATASET, ROOT, query
 from tooling.devtools.prefect_server import local_prefect_server
 
-ROOT = Path(__file__).resolve().parents[1]
 FOREIGN = ("PREFECT_", "SOURCES__", "DESTINATION__", "SLACK_PIPELINE__")
 
 

@@ -19,20 +19,20 @@ from slack_source.import_export.archive import SlackExportError, open_export
 from slack_source.import_export.handover import advance_channel_state, merge_thread_marks
 from slack_source.import_export.pages import batches
 from slack_source.message_rows import unpack_ts
-from tests.conftest import (
+from tests.helpers import (
     DATASET,
+    LOOKBACK_DAYS,
+    ROOT,
     clean_environment,
+    load_daily,
     loaded_messages,
     make_test_pipeline,
     query,
     readable_channel_ids,
     truth_messages,
 )
-from tests.test_incremental import LOOKBACK_DAYS
-from tests.test_incremental import run as api_run
 from tooling.slack_emulator.export import write_export
 
-ROOT = Path(__file__).resolve().parents[1]
 SALT = "test-salt-not-secret"
 
 
@@ -60,8 +60,8 @@ def import_zip(pipeline, path, **kwargs):
 
 
 def daily_run(pipeline, server, **kwargs):
-    """The daily API run (test_incremental's, same lookback); returns its `RunStats`."""
-    return api_run(pipeline, server, **kwargs)[0]
+    """The daily API run (the same lookback as the import); returns its `RunStats`."""
+    return load_daily(pipeline, server, **kwargs)[0]
 
 
 def all_rows(pipeline, table):

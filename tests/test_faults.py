@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from slack_source import slack_source
-from tests.conftest import (
+from tests.helpers import (
     DATASET,
-    SMALL_SPEC,
+    THREADED_SPEC,
     TOKEN,
     Outage,
     load_source,
@@ -23,7 +23,6 @@ from tests.conftest import (
 from tooling.slack_emulator import FaultSpec
 
 START = datetime.now(timezone.utc) - timedelta(days=40)
-THREADED_SPEC = dict(SMALL_SPEC, messages=1600, threads=120)
 FAULT_KINDS = ("500", "502", "503", "reset", "truncated", "ratelimited_200")
 
 

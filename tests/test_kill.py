@@ -7,11 +7,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
+from tests.helpers import (
+    ROOT,
     SMALL_SPEC,
     TOKEN,
     loaded_messages,
@@ -19,8 +19,6 @@ from tests.conftest import (
     start_emulator,
     truth_messages,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 LOAD_SCRIPT = textwrap.dedent(
     f"""

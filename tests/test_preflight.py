@@ -7,8 +7,7 @@ from typing import Any, Iterator, Tuple
 
 import pytest
 
-from tests.conftest import TOKEN, start_emulator
-from tests.test_cli import run_cli
+from tests.helpers import TOKEN, run_cli, start_emulator
 from tooling.slack_emulator import EmulatorServer, Workspace
 from tooling.slack_emulator.config import DEFAULT_SCOPES
 

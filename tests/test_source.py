@@ -7,7 +7,7 @@ import pytest
 
 from slack_source import SlackAuthError, SlackConfigError, SlackScopeError, slack_source
 from slack_source.import_export import import_export_source
-from tests.conftest import (
+from tests.helpers import (
     DATASET,
     TOKEN,
     load_source,

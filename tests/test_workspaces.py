@@ -3,7 +3,6 @@ by token, each `slack_pipeline(workspace=...)` run loads its own workspace into 
 DuckDB file and dlt pipeline, configuration mistakes fail in one line, and Enterprise Grid
 org-level tokens are given the workspace's `team_id`."""
 
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Dict, Iterator
 
@@ -18,15 +17,11 @@ from slack_source import (
     list_channels,
     make_client,
 )
-from tests.conftest import SMALL_SPEC, query, readable_channel_ids, truth_messages
+from tests.helpers import SMALL_SPEC, backfill_start, query, readable_channel_ids, truth_messages
 from tooling.slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 
 TOKENS = {"alpha": "xoxb-alpha-token", "beta": "xoxb-beta-token", "gamma": "xoxb-gamma-token"}
 SEEDS = {"alpha": 21, "beta": 22, "gamma": 23}
-
-
-def backfill_start() -> str:
-    return (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
 
 
 @pytest.fixture
