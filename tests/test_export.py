@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.loading import load_messages
-from slack_source import export as export_module
+from slack_source import import_export as export_module
 from slack_source.import_export import import_export_source
 from slack_source.import_export.archive import SlackExportError, open_export
 from slack_source.import_export.handover import advance_channel_state, merge_thread_marks
