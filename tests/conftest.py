@@ -1,6 +1,7 @@
 """Shared fixtures: an emulated Slack workspace on 127.0.0.1, pipelines on temporary DuckDB, and
 the BigQuery emulator with a fresh dataset per test."""
 
+import contextlib
 import itertools
 import os
 from pathlib import Path
@@ -9,7 +10,13 @@ from typing import Iterator, Tuple
 import pytest
 
 from tests.bigquery_emulator import BigQueryDataset, BigQueryEmulator
-from tests.helpers import DATASET, PROJECT_SETTINGS, TOKEN, start_emulator
+from tests.helpers import (
+    DATASET,
+    PROJECT_SETTINGS,
+    StartEmulator,
+    emulator_server,
+    set_slack_env,
+)
 from tooling.slack_emulator import EmulatorServer, Workspace
 
 
@@ -33,12 +40,19 @@ def _isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def emulator() -> Iterator[Tuple[Workspace, EmulatorServer]]:
-    workspace, server = start_emulator()
-    try:
-        yield workspace, server
-    finally:
-        server.__exit__(None, None, None)
+def start_emulator() -> Iterator[StartEmulator]:
+    """Start emulators for this test: `start_emulator(served=None, config=None, **options)`
+    takes `helpers.emulator_server`'s arguments and returns the running server; every server
+    started is stopped when the test ends."""
+    with contextlib.ExitStack() as started:
+        yield lambda *args, **kwargs: started.enter_context(emulator_server(*args, **kwargs))
+
+
+@pytest.fixture
+def emulator(start_emulator: StartEmulator) -> Tuple[Workspace, EmulatorServer]:
+    """The small workspace (SMALL_SPEC) on an emulator that answers TOKEN."""
+    server = start_emulator()
+    return server.workspace, server
 
 
 @pytest.fixture
@@ -46,12 +60,7 @@ def slack_env(
     emulator: Tuple[Workspace, EmulatorServer], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Tuple[Workspace, EmulatorServer]:
     """Point dlt config at the emulator and a fresh DuckDB file."""
-    _, server = emulator
-    monkeypatch.setenv("SOURCES__SLACK__ACCESS_TOKEN", TOKEN)
-    monkeypatch.setenv("SOURCES__SLACK__API_BASE_URL", server.base_url)
-    monkeypatch.setenv("SOURCES__SLACK__RATE_LIMIT_PROFILE", "off")
-    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "slack.duckdb"))
-    monkeypatch.setenv("SLACK_PIPELINE__PIPELINES_DIR", str(tmp_path / "pipelines"))
+    set_slack_env(monkeypatch, emulator[1], tmp_path)
     return emulator
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import parse_qs
 
 import dlt
@@ -53,13 +53,40 @@ def backfill_start() -> str:
 
 
 # -- the emulator ----------------------------------------------------------------------------
-def start_emulator(
-    spec: Optional[Dict[str, Any]] = None, **config: Any
-) -> Tuple[Workspace, EmulatorServer]:
-    workspace = Workspace(WorkspaceSpec(**(spec or SMALL_SPEC)))
-    server = EmulatorServer(workspace, EmulatorConfig(tokens=(TOKEN,), **config))
-    server.__enter__()
-    return workspace, server
+Served = Union[None, Dict[str, Any], Workspace, Mapping[str, Workspace]]
+StartEmulator = Callable[..., EmulatorServer]  # the `start_emulator` fixture
+
+
+def emulator_server(
+    served: Served = None, config: Optional[EmulatorConfig] = None, **options: Any
+) -> EmulatorServer:
+    """An emulator, not started yet (the `start_emulator` fixture starts it for a test, a `with`
+    block for a wider scope). `served`: WorkspaceSpec fields (SMALL_SPEC by default), a
+    Workspace, or token -> Workspace. `config`, or EmulatorConfig fields in `options` for an
+    emulator that answers TOKEN."""
+    if served is None:
+        served = Workspace(WorkspaceSpec(**SMALL_SPEC))
+    elif not isinstance(served, Workspace) and not (
+        served and all(isinstance(w, Workspace) for w in served.values())
+    ):
+        served = Workspace(WorkspaceSpec(**served))
+    if config is None:
+        config = EmulatorConfig(tokens=(TOKEN,), **options)
+    elif options:
+        raise TypeError(f"either config or EmulatorConfig fields, not both: {sorted(options)}")
+    return EmulatorServer(served, config)
+
+
+def set_slack_env(
+    monkeypatch: Any, server: EmulatorServer, tmp_path: Path, token: str = TOKEN
+) -> None:
+    """Point dlt config (env) at the emulator, unpaced, and at a fresh DuckDB file and
+    pipelines folder under `tmp_path`, as a user configures a run."""
+    monkeypatch.setenv("SOURCES__SLACK__ACCESS_TOKEN", token)
+    monkeypatch.setenv("SOURCES__SLACK__API_BASE_URL", server.base_url)
+    monkeypatch.setenv("SOURCES__SLACK__RATE_LIMIT_PROFILE", "off")
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "slack.duckdb"))
+    monkeypatch.setenv("SLACK_PIPELINE__PIPELINES_DIR", str(tmp_path / "pipelines"))
 
 
 class Outage:

@@ -6,7 +6,7 @@ against the emulator and read back task runs, states, the DuckDB file and the em
 """
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -17,11 +17,12 @@ from tests.helpers import (
     THREADED_SPEC,
     TOKEN,
     Outage,
+    StartEmulator,
     backfill_start,
     loaded_messages,
     query,
     readable_channel_ids,
-    start_emulator,
+    set_slack_env,
     task_runs_of,
     truth_messages,
 )
@@ -53,26 +54,21 @@ def flow_module(prefect_harness: None, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture
 def flow_env(
-    flow_module: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[StartFlowEnv]:
+    flow_module: Any,
+    start_emulator: StartEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> StartFlowEnv:
     """Start an emulator with the given config and point the flow's dlt config at it."""
-    servers: List[EmulatorServer] = []
 
     def start(
         spec: Optional[Dict[str, Any]] = None, token: str = TOKEN, **config: Any
     ) -> Tuple[Workspace, EmulatorServer]:
-        workspace, server = start_emulator(spec, **config)
-        servers.append(server)
-        monkeypatch.setenv("SOURCES__SLACK__ACCESS_TOKEN", token)
-        monkeypatch.setenv("SOURCES__SLACK__API_BASE_URL", server.base_url)
-        monkeypatch.setenv("SOURCES__SLACK__RATE_LIMIT_PROFILE", "off")
-        monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "slack.duckdb"))
-        monkeypatch.setenv("SLACK_PIPELINE__PIPELINES_DIR", str(tmp_path / "pipelines"))
-        return workspace, server
+        server = start_emulator(spec, **config)
+        set_slack_env(monkeypatch, server, tmp_path, token=token)
+        return server.workspace, server
 
-    yield start
-    for server in servers:
-        server.__exit__(None, None, None)
+    return start
 
 
 def duckdb_file(tmp_path: Path) -> Path:

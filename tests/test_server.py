@@ -26,10 +26,10 @@ from tests.helpers import (
     Api,
     Background,
     backfill_start,
+    emulator_server,
     poll,
     query,
     readable_channel_ids,
-    start_emulator,
     truth_messages,
 )
 from tooling.demo import demo_environment
@@ -115,14 +115,13 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("prefect_server")
-    _, emulator = start_emulator()
-    try:
-        # Proactive automations are evaluated every 5 s by default; 1 s keeps the test short.
-        server_env = {"PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY": "PT1S"}
-        with local_prefect_server(tmp / "home", extra_env=server_env) as server:
-            yield Stack(server, emulator, tmp)
-    finally:
-        emulator.__exit__(None, None, None)
+    # Proactive automations are evaluated every 5 s by default; 1 s keeps the test short.
+    server_env = {"PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY": "PT1S"}
+    with (
+        emulator_server() as emulator,
+        local_prefect_server(tmp / "home", extra_env=server_env) as server,
+    ):
+        yield Stack(server, emulator, tmp)
 
 
 @pytest.fixture(scope="module")
