@@ -74,7 +74,8 @@ def test_demo_with_a_bad_date_is_one_line_and_exit_2(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
     env["PREFECT_HOME"] = str(tmp_path / "prefect_home")
     done = subprocess.run(
-        [sys.executable, "-m", "tooling.demo", "--start-date", "not-a-date", "--output", str(tmp_path)],
+        [sys.executable, "-m", "tooling.demo", "--start-date", "not-a-date",
+         "--output", str(tmp_path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
