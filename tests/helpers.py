@@ -226,6 +226,20 @@ def clean_environment(settings: Dict[str, str]) -> Dict[str, str]:
     return environment
 
 
+def pipeline_cli(
+    *args: str, cwd: Path, env: Dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """`python slack_pipeline_with_prefect.py ARGS` run to its end, its output kept as text."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def run_cli(*args, env=None, tmp_path=None):
     environment = clean_environment(
         {
@@ -235,14 +249,7 @@ def run_cli(*args, env=None, tmp_path=None):
             **(env or {}),
         }
     )
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return pipeline_cli(*args, cwd=tmp_path, env=environment)
 
 
 # -- flow runs on Prefect's test harness -----------------------------------------------------

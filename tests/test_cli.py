@@ -3,17 +3,16 @@ shipped configuration runs as the README says."""
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import (
     ROOT,
-    SCRIPT,
     TOKEN,
     clean_environment,
     loaded_messages,
+    pipeline_cli,
     query,
     readable_channel_ids,
     run_cli,
@@ -117,14 +116,7 @@ def test_run_with_the_shipped_config_loads_into_slack_duckdb_in_the_working_fold
     )
 
     def cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(SCRIPT), *args],
-            cwd=folder,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return pipeline_cli(*args, cwd=folder, env=environment, timeout=300)
 
     checked = cli(first, "check")
     assert checked.returncode == 0, checked.stderr[-2000:]

@@ -3,8 +3,6 @@ daily API run, idempotency, PII, and bad input (one line, exit 2, nothing writte
 
 import functools
 import json
-import subprocess
-import sys
 import tempfile
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -27,6 +25,7 @@ from tests.helpers import (
     load_daily,
     loaded_messages,
     make_test_pipeline,
+    pipeline_cli,
     query,
     readable_channel_ids,
     truth_messages,
@@ -458,14 +457,8 @@ def run_cli(tmp_path, *args):
             "PREFECT_HOME": str(tmp_path / "prefect"),
         }
     )
-    return subprocess.run(
-        [sys.executable, str(ROOT / "slack_pipeline_with_prefect.py"), "import-export", *args],
-        cwd=ROOT,  # as ./run.sh runs it: Prefect reads prefect.toml from there
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # cwd: as ./run.sh runs it, Prefect reads prefect.toml from there
+    return pipeline_cli("import-export", *args, cwd=ROOT, env=environment, timeout=300)
 
 
 @pytest.mark.slow
