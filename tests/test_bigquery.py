@@ -12,7 +12,7 @@ from orchestration.bigquery_layout import apply_bigquery_layout
 from orchestration.loading import load
 from orchestration.run_settings import RunSettings, validate_destination_credentials
 from slack_source import SlackConfigError, slack_source
-from tests.conftest import TOKEN
+from tests.helpers import TOKEN
 from tooling.slack_emulator import EmulatorServer, Workspace
 
 FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nnot-a-key\n-----END PRIVATE KEY-----\n"

@@ -7,20 +7,23 @@ them with the workspace's ground truth."""
 import os
 import re
 import shutil
-import subprocess
-import sys
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timezone
 from typing import Any, Dict, Tuple
 
 import pytest
 
 from tests.bigquery_emulator import BigQueryDataset
-from tests.conftest import loaded_messages, readable_channel_ids, truth_messages
-from tests.test_incremental import thread_with_age
+from tests.helpers import (
+    ROOT,
+    backfill_start,
+    loaded_messages,
+    pipeline_cli,
+    readable_channel_ids,
+    thread_with_age,
+    truth_messages,
+)
 from tooling.slack_emulator import EmulatorServer, Workspace
 
-ROOT = Path(__file__).resolve().parents[1]
 TS = re.compile(r"^\d{10}\.\d{6}$")
 
 
@@ -29,10 +32,6 @@ def flow(prefect_harness):
     from slack_pipeline_with_prefect import slack_pipeline
 
     return slack_pipeline
-
-
-def backfill_start() -> str:
-    return (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
 
 
 def bq_messages(bq: BigQueryDataset) -> Dict[Tuple[str, str], Dict[str, Any]]:
@@ -223,14 +222,7 @@ def test_cli_run_with_pii_hash_leaves_no_raw_email(bigquery_env, slack_env, tmp_
         SOURCES__SLACK__PII_SALT="test-salt-not-secret",
         PREFECT_HOME=str(tmp_path / "prefect_home"),
     )
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "slack_pipeline_with_prefect.py"), "run"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = pipeline_cli("run", cwd=ROOT, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     ids = bq.query(f"SELECT id, profile__email FROM {bq.table('users')}")
     assert sorted(i for i, _ in ids) == sorted(u["id"] for u in workspace.users())

@@ -3,42 +3,23 @@ shipped configuration runs as the README says."""
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
+from tests.helpers import (
+    ROOT,
     TOKEN,
     clean_environment,
     loaded_messages,
+    pipeline_cli,
     query,
     readable_channel_ids,
+    run_cli,
     truth_messages,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "slack_pipeline_with_prefect.py"
 GOOD_TOKEN = "xoxb-emulator-token"
-
-
-def run_cli(*args, env=None, tmp_path=None):
-    environment = clean_environment(
-        {
-            "SOURCES__SLACK__API_BASE_URL": "http://127.0.0.1:9/api/",
-            "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "cli.duckdb"),
-            "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
-            **(env or {}),
-        }
-    )
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 CASES = [
@@ -135,14 +116,7 @@ def test_run_with_the_shipped_config_loads_into_slack_duckdb_in_the_working_fold
     )
 
     def cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(SCRIPT), *args],
-            cwd=folder,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return pipeline_cli(*args, cwd=folder, env=environment, timeout=300)
 
     checked = cli(first, "check")
     assert checked.returncode == 0, checked.stderr[-2000:]

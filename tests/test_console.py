@@ -8,16 +8,14 @@ brings the details back.
 import logging
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from orchestration.progress import RunProgress
 from slack_source.run_stats import RunStats
-from tests.conftest import TOKEN, clean_environment
+from tests.helpers import ROOT, TOKEN, clean_environment, pipeline_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 DLT_PIPE_FORMAT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\|\[")
 PREFECT_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} \| (INFO|WARNING|ERROR|DEBUG) +\| ")
 # The small workspace has 5 readable channels: ~15 lines of Prefect's and the source's, the
@@ -26,24 +24,21 @@ MOST_LINES = 40
 
 
 def run_cli(server, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    environment = clean_environment(
-        {
-            "SOURCES__SLACK__ACCESS_TOKEN": TOKEN,
-            "SOURCES__SLACK__API_BASE_URL": server.base_url,
-            "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
-            "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
-            "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "console.duckdb"),
-            "PREFECT_HOME": str(tmp_path / "prefect"),
-            "RUNTIME__LOG_LEVEL": "INFO",  # as .dlt/config.toml ships it (the suite sets WARNING)
-        }
-    )
-    return subprocess.run(
-        [sys.executable, str(ROOT / "slack_pipeline_with_prefect.py"), *args],
+    return pipeline_cli(
+        *args,
         cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
         timeout=300,
+        env=clean_environment(
+            {
+                "SOURCES__SLACK__ACCESS_TOKEN": TOKEN,
+                "SOURCES__SLACK__API_BASE_URL": server.base_url,
+                "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
+                "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
+                "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "console.duckdb"),
+                "PREFECT_HOME": str(tmp_path / "prefect"),
+                "RUNTIME__LOG_LEVEL": "INFO",  # as .dlt/config.toml ships it (tests: WARNING)
+            }
+        ),
     )
 
 

@@ -13,9 +13,8 @@ import pytest
 import requests
 
 from orchestration.prefect_server import local_prefect_server
-from tests.conftest import DATASET, query
+from tests.helpers import DATASET, ROOT, query
 
-ROOT = Path(__file__).resolve().parents[1]
 FOREIGN = ("PREFECT_", "SOURCES__", "DESTINATION__", "SLACK_PIPELINE__")
 
 

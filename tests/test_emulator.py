@@ -10,11 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
+from tests.helpers import ROOT, SMALL_SPEC, TOKEN
 from tooling.slack_emulator import (
     EmulatorConfig,
     EmulatorServer,
@@ -25,22 +25,9 @@ from tooling.slack_emulator import (
 )
 from tooling.slack_emulator.rate_limits import RateLimiter, format_retry_after
 
-TOKEN = "xoxb-emulator-token"
 NOW = 1_750_000_000.0
 TS_RE = re.compile(r"^\d{10}\.\d{6}$")
-SPEC = WorkspaceSpec(
-    seed=11,
-    users=12,
-    channels=6,
-    private_channels=1,
-    archived_channels=1,
-    messages=900,
-    threads=40,
-    days=30,
-    now=NOW,
-    non_member_channels=1,
-)
-ROOT = Path(__file__).resolve().parents[1]
+SPEC = WorkspaceSpec(**dict(SMALL_SPEC, users=12, channels=6, messages=900, now=NOW))
 
 
 # -- helpers ---------------------------------------------------------------------------------

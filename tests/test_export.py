@@ -3,8 +3,6 @@ daily API run, idempotency, PII, and bad input (one line, exit 2, nothing writte
 
 import functools
 import json
-import subprocess
-import sys
 import tempfile
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -19,20 +17,21 @@ from slack_source.import_export.archive import SlackExportError, open_export
 from slack_source.import_export.handover import advance_channel_state, merge_thread_marks
 from slack_source.import_export.pages import batches
 from slack_source.message_rows import pack_ts, unpack_ts
-from tests.conftest import (
+from tests.helpers import (
     DATASET,
+    LOOKBACK_DAYS,
+    ROOT,
     clean_environment,
+    load_daily,
     loaded_messages,
     make_test_pipeline,
+    pipeline_cli,
     query,
     readable_channel_ids,
     truth_messages,
 )
-from tests.test_incremental import LOOKBACK_DAYS
-from tests.test_incremental import run as api_run
 from tooling.slack_emulator.export import write_export
 
-ROOT = Path(__file__).resolve().parents[1]
 SALT = "test-salt-not-secret"
 
 
@@ -60,8 +59,8 @@ def import_zip(pipeline, path, **kwargs):
 
 
 def daily_run(pipeline, server, **kwargs):
-    """The daily API run (test_incremental's, same lookback); returns its `RunStats`."""
-    return api_run(pipeline, server, **kwargs)[0]
+    """The daily API run (the same lookback as the import); returns its `RunStats`."""
+    return load_daily(pipeline, server, **kwargs)[0]
 
 
 def all_rows(pipeline, table):
@@ -457,14 +456,8 @@ def run_cli(tmp_path, *args):
             "PREFECT_HOME": str(tmp_path / "prefect"),
         }
     )
-    return subprocess.run(
-        [sys.executable, str(ROOT / "slack_pipeline_with_prefect.py"), "import-export", *args],
-        cwd=ROOT,  # as ./run.sh runs it: Prefect reads prefect.toml from there
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # cwd: as ./run.sh runs it, Prefect reads prefect.toml from there
+    return pipeline_cli("import-export", *args, cwd=ROOT, env=environment, timeout=300)
 
 
 @pytest.mark.slow

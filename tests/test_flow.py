@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import DATASET, loaded_messages, query, readable_channel_ids, truth_messages
+from tests.helpers import DATASET, loaded_messages, query, readable_channel_ids, truth_messages
 
 
 @pytest.fixture

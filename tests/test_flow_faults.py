@@ -5,34 +5,33 @@ failure that outlasts those. These tests run the real flow on the session's Pref
 against the emulator and read back task runs, states, the DuckDB file and the emulator's counts.
 """
 
-import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
-from uuid import UUID
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
 from orchestration.cli import describe_failure
 from orchestration.failures import retry_only_transient
-from tests.conftest import (
+from tests.helpers import (
     DATASET,
+    THREADED_SPEC,
     TOKEN,
     Outage,
+    StartEmulator,
+    backfill_start,
     loaded_messages,
     query,
     readable_channel_ids,
-    start_emulator,
+    set_slack_env,
+    task_runs_of,
     truth_messages,
 )
-from tests.test_faults import THREADED_SPEC
 from tooling.slack_emulator import EmulatorServer, FaultSpec, Workspace
 from tooling.slack_emulator.config import DEFAULT_SCOPES
 from tooling.slack_emulator.faults import FAULT_KINDS as ALL_FAULT_KINDS
 
-START_DAY = (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
+START_DAY = backfill_start()
 TASK_NAMES = ("get_users", "get_channels", "get_channel_history")
-FINAL_STATE_DEADLINE = 30.0  # seconds for the harness to record a finished flow's task runs
 
 StartFlowEnv = Callable[..., Tuple[Workspace, EmulatorServer]]
 
@@ -55,26 +54,21 @@ def flow_module(prefect_harness: None, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture
 def flow_env(
-    flow_module: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[StartFlowEnv]:
+    flow_module: Any,
+    start_emulator: StartEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> StartFlowEnv:
     """Start an emulator with the given config and point the flow's dlt config at it."""
-    servers: List[EmulatorServer] = []
 
     def start(
         spec: Optional[Dict[str, Any]] = None, token: str = TOKEN, **config: Any
     ) -> Tuple[Workspace, EmulatorServer]:
-        workspace, server = start_emulator(spec, **config)
-        servers.append(server)
-        monkeypatch.setenv("SOURCES__SLACK__ACCESS_TOKEN", token)
-        monkeypatch.setenv("SOURCES__SLACK__API_BASE_URL", server.base_url)
-        monkeypatch.setenv("SOURCES__SLACK__RATE_LIMIT_PROFILE", "off")
-        monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "slack.duckdb"))
-        monkeypatch.setenv("SLACK_PIPELINE__PIPELINES_DIR", str(tmp_path / "pipelines"))
-        return workspace, server
+        server = start_emulator(spec, **config)
+        set_slack_env(monkeypatch, server, tmp_path, token=token)
+        return server.workspace, server
 
-    yield start
-    for server in servers:
-        server.__exit__(None, None, None)
+    return start
 
 
 def duckdb_file(tmp_path: Path) -> Path:
@@ -90,25 +84,6 @@ def assert_equals_ground_truth(workspace: Workspace, tmp_path: Path) -> None:
         f"SELECT COUNT(*), COUNT(DISTINCT (channel_id, ts)) FROM {DATASET}.messages",
     )[0]
     assert total == distinct
-
-
-def task_runs_of(flow_state: Any) -> Dict[str, Any]:
-    """Task runs of a finished flow run by task name, once the harness has recorded them all
-    in a final state (task states arrive as events, so they can lag the flow's return)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    flow_run_id: UUID = flow_state.state_details.flow_run_id
-    runs_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-    deadline = time.monotonic() + FINAL_STATE_DEADLINE
-    with get_client(sync_client=True) as client:
-        while True:
-            runs = client.read_task_runs(flow_run_filter=runs_filter)
-            by_name = {run.task_key.rsplit("-", 1)[0]: run for run in runs}
-            if runs and all(run.state and run.state.is_final() for run in runs):
-                return by_name
-            assert time.monotonic() < deadline, f"task runs not final: {runs}"
-            time.sleep(0.1)
 
 
 def state_names(task_run: Any) -> List[str]:

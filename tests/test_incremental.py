@@ -6,24 +6,18 @@ import pytest
 
 from slack_source import slack_source
 from slack_source.message_rows import unpack_ts
-from tests.conftest import (
+from tests.helpers import (
     DATASET,
+    LOOKBACK_DAYS,
     TOKEN,
-    load_source,
+    load_daily,
     loaded_messages,
     make_test_pipeline,
     query,
     readable_channel_ids,
+    thread_with_age,
     truth_messages,
 )
-
-LOOKBACK_DAYS = 7
-
-
-def run(pipeline, server, start_date=None, **kwargs):
-    return load_source(
-        pipeline, server, start_date=start_date, lookback_days=LOOKBACK_DAYS, **kwargs
-    )
 
 
 def in_window(key, newest_by_channel):
@@ -31,19 +25,12 @@ def in_window(key, newest_by_channel):
     return float(ts) > newest_by_channel[channel] - LOOKBACK_DAYS * 86400
 
 
-def thread_with_age(workspace, channel_id, days):
-    """A thread parent of `channel_id` whose age is close to `days`."""
-    target = datetime.now(timezone.utc).timestamp() - days * 86400
-    parents = [ts for ch, ts in workspace.thread_parents(channel_id) if ch == channel_id]
-    return min(parents, key=lambda ts: abs(float(ts) - target))
-
-
 @pytest.fixture
 def backfilled(slack_env, tmp_path):
     workspace, server = slack_env
     pipeline = make_test_pipeline(tmp_path)
     start = datetime.now(timezone.utc) - timedelta(days=40)
-    stats, counts = run(pipeline, server, start_date=start)
+    stats, counts = load_daily(pipeline, server, start_date=start)
     readable = readable_channel_ids(workspace)
     assert loaded_messages(pipeline) == truth_messages(workspace, readable)
     return workspace, server, pipeline, readable, counts
@@ -71,7 +58,7 @@ def test_daily_run_catches_late_replies_edits_deletes_and_broadcasts(backfilled)
     workspace.edit_message(channel, edited, "edited text")
     workspace.delete_message(channel, deleted)
 
-    stats, counts = run(pipeline, server)
+    stats, counts = load_daily(pipeline, server)
 
     loaded = loaded_messages(pipeline)
     truth = truth_messages(workspace, readable)
@@ -96,7 +83,7 @@ def test_daily_run_catches_late_replies_edits_deletes_and_broadcasts(backfilled)
     assert stats.deleted_per_channel[channel] == 1
 
     after_run2 = loaded_messages(pipeline)
-    stats, counts = run(pipeline, server)
+    stats, counts = load_daily(pipeline, server)
     assert counts.get("conversations.replies", 0) == 0
     assert loaded_messages(pipeline) == after_run2
 
@@ -104,7 +91,7 @@ def test_daily_run_catches_late_replies_edits_deletes_and_broadcasts(backfilled)
 def test_unchanged_daily_run_makes_no_replies_call(backfilled):
     workspace, server, pipeline, readable, run1_counts = backfilled
     assert run1_counts["conversations.replies"] >= 1
-    stats, counts = run(pipeline, server)
+    stats, counts = load_daily(pipeline, server)
     assert counts.get("conversations.replies", 0) == 0
     member_public = [c for c in workspace.channels() if c["is_member"] and not c["is_private"]]
     assert counts["conversations.history"] == len(member_public)
@@ -151,5 +138,5 @@ def test_run_killed_mid_extraction_then_rerun_equals_ground_truth(slack_env, tmp
 
     channel = sorted(readable_channel_ids(workspace))[0]
     workspace.post_message(channel, text="posted between the runs")
-    run(pipeline, server, start_date=None, initial_start_date=start)
+    load_daily(pipeline, server, start_date=None, initial_start_date=start)
     assert loaded_messages(pipeline) == truth_messages(workspace, readable_channel_ids(workspace))

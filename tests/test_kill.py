@@ -7,20 +7,17 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
+from tests.helpers import (
+    ROOT,
     SMALL_SPEC,
     TOKEN,
     loaded_messages,
     readable_channel_ids,
-    start_emulator,
     truth_messages,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 LOAD_SCRIPT = textwrap.dedent(
     f"""
@@ -53,30 +50,28 @@ def wait_for(predicate, deadline_s: float) -> bool:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_sigkill_mid_run_then_rerun_equals_ground_truth(seed, tmp_path):
-    workspace, server = start_emulator(dict(SMALL_SPEC, messages=1200, threads=80))
-    try:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNTIME__LOG_LEVEL": "ERROR"}
-        script = tmp_path / "load.py"
-        script.write_text(LOAD_SCRIPT)
-        cmd = [sys.executable, str(script), server.base_url, str(tmp_path)]
-        child = subprocess.Popen(cmd, env=env, cwd=ROOT)
-        kill_after = random.Random(seed).randint(5, 30)  # replies calls paced 50 per 3 s
-        reached = wait_for(
-            lambda: (
-                server.request_counts().get("conversations.replies", 0) >= kill_after
-                or child.poll() is not None
-            ),
-            120,
-        )
-        assert reached and child.poll() is None, "the load was still running when killed"
-        child.send_signal(signal.SIGKILL)
-        child.wait(30)
+def test_sigkill_mid_run_then_rerun_equals_ground_truth(seed, tmp_path, start_emulator):
+    server = start_emulator(dict(SMALL_SPEC, messages=1200, threads=80))
+    workspace = server.workspace
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNTIME__LOG_LEVEL": "ERROR"}
+    script = tmp_path / "load.py"
+    script.write_text(LOAD_SCRIPT)
+    cmd = [sys.executable, str(script), server.base_url, str(tmp_path)]
+    child = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    kill_after = random.Random(seed).randint(5, 30)  # replies calls paced 50 per 3 s
+    reached = wait_for(
+        lambda: (
+            server.request_counts().get("conversations.replies", 0) >= kill_after
+            or child.poll() is not None
+        ),
+        120,
+    )
+    assert reached and child.poll() is None, "the load was still running when killed"
+    child.send_signal(signal.SIGKILL)
+    child.wait(30)
 
-        rerun = subprocess.run(cmd, env=env, cwd=ROOT, timeout=300)
-        assert rerun.returncode == 0
-        assert loaded_messages(tmp_path / "slack.duckdb") == truth_messages(
-            workspace, readable_channel_ids(workspace)
-        )
-    finally:
-        server.__exit__(None, None, None)
+    rerun = subprocess.run(cmd, env=env, cwd=ROOT, timeout=300)
+    assert rerun.returncode == 0
+    assert loaded_messages(tmp_path / "slack.duckdb") == truth_messages(
+        workspace, readable_channel_ids(workspace)
+    )

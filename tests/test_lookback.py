@@ -7,16 +7,16 @@ from typing import Any, Dict
 import pytest
 
 from slack_source.message_rows import DELTA_MARK, pack_ts, unpack_ts
-from tests.conftest import (
+from tests.helpers import (
     DATASET,
     load_source,
     loaded_messages,
     make_test_pipeline,
     query,
     readable_channel_ids,
+    thread_with_age,
     truth_messages,
 )
-from tests.test_incremental import thread_with_age
 
 # Slack's non-Marketplace pages (15 messages) make every emulated channel "busy": 7 days of
 # it need several history pages, so 12 days are out of the daily run's reach.

@@ -7,17 +7,23 @@ loading), never loaded.
 """
 
 import os
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from orchestration.loading import make_pipeline
 from orchestration.run_settings import load_run_settings
 from slack_source import slack_source
-from tests.conftest import DATASET, loaded_messages, query, readable_channel_ids, truth_messages
-from tests.test_flow_faults import task_runs_of
+from tests.helpers import (
+    DATASET,
+    backfill_start,
+    loaded_messages,
+    query,
+    readable_channel_ids,
+    task_runs_of,
+    truth_messages,
+)
 
-START_DAY = (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
+START_DAY = backfill_start()
 
 
 @pytest.fixture

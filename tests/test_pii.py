@@ -9,7 +9,7 @@ import pytest
 
 from slack_source import SlackConfigError, slack_source
 from slack_source.pii import pseudonymize_messages, pseudonymize_users
-from tests.conftest import DATASET, TOKEN, make_test_pipeline, query
+from tests.helpers import DATASET, TOKEN, make_test_pipeline, query
 from tooling.slack_emulator import EmulatorServer, Workspace
 
 SALT = "test-salt-not-secret"

@@ -3,12 +3,11 @@ written, from the command line and inside a flow run; `check` reports without lo
 
 import os
 from pathlib import Path
-from typing import Any, Iterator, Tuple
+from typing import Any, Tuple
 
 import pytest
 
-from tests.conftest import TOKEN, start_emulator
-from tests.test_cli import run_cli
+from tests.helpers import TOKEN, StartEmulator, run_cli, set_slack_env
 from tooling.slack_emulator import EmulatorServer, Workspace
 from tooling.slack_emulator.config import DEFAULT_SCOPES
 
@@ -17,21 +16,15 @@ WITHOUT_HISTORY = tuple(s for s in DEFAULT_SCOPES if s not in ("channels:history
 
 
 @pytest.fixture
-def emulated() -> Iterator[Tuple[Workspace, EmulatorServer]]:
-    workspace, server = start_emulator(revoked_tokens=(REVOKED,))
-    try:
-        yield workspace, server
-    finally:
-        server.__exit__(None, None, None)
+def emulated(start_emulator: StartEmulator) -> Tuple[Workspace, EmulatorServer]:
+    server = start_emulator(revoked_tokens=(REVOKED,))
+    return server.workspace, server
 
 
 @pytest.fixture
-def under_scoped() -> Iterator[Tuple[Workspace, EmulatorServer]]:
-    workspace, server = start_emulator(scopes=WITHOUT_HISTORY)
-    try:
-        yield workspace, server
-    finally:
-        server.__exit__(None, None, None)
+def under_scoped(start_emulator: StartEmulator) -> Tuple[Workspace, EmulatorServer]:
+    server = start_emulator(scopes=WITHOUT_HISTORY)
+    return server.workspace, server
 
 
 def cli(server: EmulatorServer, tmp_path: Path, token: str, *args: str) -> Any:
@@ -79,16 +72,11 @@ def test_missing_scopes_are_named_in_one_line(under_scoped, tmp_path):
     assert not (tmp_path / "cli.duckdb").exists()
 
 
-def test_include_private_needs_the_groups_scopes(tmp_path):
-    workspace, server = start_emulator(
-        scopes=tuple(s for s in DEFAULT_SCOPES if not s.startswith("groups:"))
-    )
-    try:
-        result = cli(server, tmp_path, TOKEN, "run", "--include-private")
-        assert "'groups:history', 'groups:read'" in one_error_line(result)
-        assert result.returncode == 2
-    finally:
-        server.__exit__(None, None, None)
+def test_include_private_needs_the_groups_scopes(tmp_path, start_emulator):
+    server = start_emulator(scopes=tuple(s for s in DEFAULT_SCOPES if not s.startswith("groups:")))
+    result = cli(server, tmp_path, TOKEN, "run", "--include-private")
+    assert "'groups:history', 'groups:read'" in one_error_line(result)
+    assert result.returncode == 2
 
 
 def test_check_reports_workspace_scopes_channels_and_destination(emulated, tmp_path):
@@ -125,14 +113,7 @@ def test_flow_run_fails_with_the_same_line_before_any_task(
     from slack_pipeline_with_prefect import slack_pipeline
 
     _, server = emulated
-    for key, value in {
-        "SOURCES__SLACK__ACCESS_TOKEN": REVOKED,
-        "SOURCES__SLACK__API_BASE_URL": server.base_url,
-        "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
-        "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "slack.duckdb"),
-        "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
-    }.items():
-        monkeypatch.setenv(key, value)
+    set_slack_env(monkeypatch, server, tmp_path, token=REVOKED)
 
     state = slack_pipeline(return_state=True)
 

@@ -13,152 +13,32 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
-from orchestration.prefect_server import (
-    LocalPrefectServer,
-    free_port,
-    local_prefect_server,
-    stop_process_group,
+from orchestration.prefect_server import LocalPrefectServer, free_port, local_prefect_server
+from tests.helpers import (
+    DATASET,
+    POOL,
+    ROOT,
+    Api,
+    Background,
+    backfill_start,
+    emulator_server,
+    poll,
+    query,
+    readable_channel_ids,
+    truth_messages,
 )
-from tests.conftest import DATASET, query, readable_channel_ids, start_emulator, truth_messages
 from tooling.demo import demo_environment
 from tooling.slack_emulator import EmulatorServer, Workspace
 
-REPO = Path(__file__).resolve().parents[1]
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-RUN_DEADLINE_S = 120.0
-POOL = "slack-pool"
 MISSING_RUN_SECONDS = 10  # the shortest proactive window Prefect accepts
 # Settings a developer's shell may carry that must not leak into the subprocesses.
 FOREIGN_PREFIXES = ("PREFECT_", "SOURCES__", "DESTINATION__", "SLACK_PIPELINE__", "RUNTIME__")
-
-
-def backfill_start() -> str:
-    """A start date before the emulated workspace's first message (it spans 30 days)."""
-    return (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
-
-
-def poll(check: Callable[[], Any], deadline_s: float, what: str, interval_s: float = 0.3) -> Any:
-    """Return the first truthy `check()`; fail naming `what` after the deadline."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {deadline_s:.0f} s waiting for {what}")
-        time.sleep(interval_s)
-
-
-class Api:
-    """The few REST calls the tests need, against `server.api_url`.
-
-    Retries 429/502/503 like Prefect's own client: on a busy machine SQLite's write lock makes
-    the server answer 503 ("retry later") now and then."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.session = requests.Session()
-        retry = Retry(
-            total=6, backoff_factor=0.3, status_forcelist=(429, 502, 503), allowed_methods=None
-        )
-        self.session.mount("http://", HTTPAdapter(max_retries=retry))
-
-    def get(self, path: str) -> requests.Response:
-        return self.session.get(f"{self.url}{path}", timeout=10)
-
-    def delete(self, path: str) -> None:
-        self.session.delete(f"{self.url}{path}", timeout=10).raise_for_status()
-
-    def post(self, path: str, body: Dict[str, Any]) -> Any:
-        response = self.session.post(f"{self.url}{path}", json=body, timeout=10)
-        response.raise_for_status()
-        return response.json()
-
-    def deployment(self, name: str) -> Optional[Dict[str, Any]]:
-        response = self.get(f"/deployments/name/{name}")
-        return response.json() if response.status_code == 200 else None
-
-    def run_deployment(self, deployment_id: str, parameters: Dict[str, Any]) -> str:
-        return self.post(
-            f"/deployments/{deployment_id}/create_flow_run", {"parameters": parameters}
-        )["id"]
-
-    def flow_run(self, run_id: str) -> Dict[str, Any]:
-        return self.get(f"/flow_runs/{run_id}").json()
-
-    def wait_terminal(self, run_id: str, *watched: "Background") -> Dict[str, Any]:
-        def finished() -> Optional[Dict[str, Any]]:
-            for process in watched:
-                process.assert_alive()
-            run = self.flow_run(run_id)
-            return run if run["state"]["type"] in TERMINAL else None
-
-        return poll(finished, RUN_DEADLINE_S, f"flow run {run_id} to finish")
-
-    def states(self, run_id: str) -> List[Dict[str, Any]]:
-        response = self.get(f"/flow_run_states/?flow_run_id={run_id}")
-        response.raise_for_status()
-        return response.json()
-
-    def task_runs(self, run_id: str) -> List[Dict[str, Any]]:
-        return self.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [run_id]}}})
-
-    def artifacts(self, run_id: str, key: str) -> List[Dict[str, Any]]:
-        body = {"artifacts": {"key": {"any_": [key]}, "flow_run_id": {"any_": [run_id]}}}
-        return self.post("/artifacts/filter", body)
-
-    def logs(self, run_id: str) -> List[Dict[str, Any]]:
-        logs: List[Dict[str, Any]] = []
-        while True:  # the API returns at most 200 per call
-            page = self.post(
-                "/logs/filter",
-                {
-                    "logs": {"flow_run_id": {"any_": [run_id]}},
-                    "sort": "TIMESTAMP_ASC",
-                    "limit": 200,
-                    "offset": len(logs),
-                },
-            )
-            logs += page
-            if len(page) < 200:
-                return logs
-
-
-class Background:
-    """A long-running child (serve, worker) whose output goes to a file for failure reports."""
-
-    def __init__(self, name: str, args: List[str], env: Dict[str, str], cwd: Path, logs: Path):
-        self.name = name
-        self.log_path = logs / f"{name}.log"
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            args, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def assert_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise AssertionError(
-                f"{self.name} exited with {self.process.returncode}:\n{self.tail()}"
-            )
-
-    def stop(self) -> None:
-        stop_process_group(self.process)
-        if not self._log.closed:
-            self._log.close()
 
 
 class Stack:
@@ -235,14 +115,13 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("prefect_server")
-    _, emulator = start_emulator()
-    try:
-        # Proactive automations are evaluated every 5 s by default; 1 s keeps the test short.
-        server_env = {"PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY": "PT1S"}
-        with local_prefect_server(tmp / "home", extra_env=server_env) as server:
-            yield Stack(server, emulator, tmp)
-    finally:
-        emulator.__exit__(None, None, None)
+    # Proactive automations are evaluated every 5 s by default; 1 s keeps the test short.
+    server_env = {"PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY": "PT1S"}
+    with (
+        emulator_server() as emulator,
+        local_prefect_server(tmp / "home", extra_env=server_env) as server,
+    ):
+        yield Stack(server, emulator, tmp)
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +131,7 @@ def served(stack: Stack) -> Iterator[Dict[str, Any]]:
         "serve",
         [sys.executable, "slack_pipeline_with_prefect.py"],
         env=stack.env(stack.tmp / "serve_output"),
-        cwd=REPO,
+        cwd=ROOT,
         logs=stack.tmp,
     )
     stack.serve = process
@@ -386,7 +265,7 @@ def alerts(stack: Stack) -> Iterator[WebhookReceiver]:
             done = subprocess.run(
                 [sys.executable, "-m", "orchestration.automations", "apply"]
                 + ["--missing-run-seconds", str(window)],
-                env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
+                env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
             )  # fmt: skip
             assert done.returncode == 0, done.stdout + done.stderr
             assert receiver.url not in done.stdout + done.stderr  # the URL is never printed
@@ -437,7 +316,7 @@ def git_artifacts() -> set:
     """Untracked and ignored paths in the repository (DuckDB files, .prefect, dlt folders...)."""
     out = subprocess.run(
         ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return {line[3:] for line in out.splitlines() if line[:2] in ("??", "!!")}
 
@@ -447,7 +326,7 @@ def test_work_pool_deployment_from_prefect_yaml_runs_on_a_worker(stack: Stack) -
     stack.retire_served_deployment()
     stack.prefect("work-pool", "create", POOL, "--type", "process", cwd=stack.tmp)
     # `$PWD` in prefect.yaml's pull step is what a shell sets when you `cd` to the repository.
-    stack.prefect("deploy", "--all", cwd=REPO, env={**stack.env(), "PWD": str(REPO)})
+    stack.prefect("deploy", "--all", cwd=ROOT, env={**stack.env(), "PWD": str(ROOT)})
 
     deployment = stack.api.deployment("slack_pipeline/slack_pipeline")
     assert deployment["work_pool_name"] == POOL
@@ -460,7 +339,7 @@ def test_work_pool_deployment_from_prefect_yaml_runs_on_a_worker(stack: Stack) -
     assert sweep["schedule"]["cron"] == "0 3 * * 0" and sweep["schedule"]["timezone"] == "UTC"
     assert sweep["parameters"] == {"lookback_days": 35}
     assert deployment["pull_steps"] == [
-        {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
     ]
 
     output = stack.tmp / "worker_output"
@@ -514,7 +393,7 @@ def test_alerts_apply_fails_with_one_clear_line(settings: Dict[str, str], messag
     env.update({k: v.format(port=port) for k, v in settings.items()})
     done = subprocess.run(
         [sys.executable, "-m", "orchestration.automations", "apply"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]

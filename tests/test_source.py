@@ -7,7 +7,7 @@ import pytest
 
 from slack_source import SlackAuthError, SlackConfigError, SlackScopeError, slack_source
 from slack_source.import_export import import_export_source
-from tests.conftest import (
+from tests.helpers import (
     DATASET,
     TOKEN,
     load_source,
@@ -15,7 +15,6 @@ from tests.conftest import (
     make_test_pipeline,
     query,
     readable_channel_ids,
-    start_emulator,
     truth_messages,
 )
 
@@ -213,45 +212,35 @@ def test_not_in_channel_is_skipped_or_joined(emulator, tmp_path):
     assert server.request_counts().get("conversations.join") == 1
 
 
-def test_invalid_token_fails_fast_without_leaking_it(tmp_path):
-    workspace, server = start_emulator()
-    try:
-        wrong = "xoxb-this-token-is-wrong"
-        with pytest.raises(Exception) as raised:
-            pipeline = make_test_pipeline(tmp_path)
-            pipeline.run(
-                slack_source(access_token=wrong, api_base_url=server.base_url).with_resources(
-                    "users"
-                )
-            )
-        chain = [raised.value]
-        while chain[-1].__cause__ or chain[-1].__context__:
-            chain.append(chain[-1].__cause__ or chain[-1].__context__)
-        auth = [e for e in chain if isinstance(e, SlackAuthError)]
-        assert auth and auth[0].error == "invalid_auth"
-        assert "users.list" in str(auth[0])
-        assert all(wrong not in str(e) for e in chain)
-        assert server.request_counts().get("users.list") == 1, "no retries on invalid_auth"
-    finally:
-        server.__exit__(None, None, None)
+def test_invalid_token_fails_fast_without_leaking_it(emulator, tmp_path):
+    _, server = emulator
+    wrong = "xoxb-this-token-is-wrong"
+    with pytest.raises(Exception) as raised:
+        pipeline = make_test_pipeline(tmp_path)
+        pipeline.run(
+            slack_source(access_token=wrong, api_base_url=server.base_url).with_resources("users")
+        )
+    chain = [raised.value]
+    while chain[-1].__cause__ or chain[-1].__context__:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    auth = [e for e in chain if isinstance(e, SlackAuthError)]
+    assert auth and auth[0].error == "invalid_auth"
+    assert "users.list" in str(auth[0])
+    assert all(wrong not in str(e) for e in chain)
+    assert server.request_counts().get("users.list") == 1, "no retries on invalid_auth"
 
 
-def test_missing_scope_names_the_scope_to_add(tmp_path):
-    _, server = start_emulator(scopes=("channels:read", "channels:history"))
-    try:
-        with pytest.raises(Exception) as raised:
-            make_test_pipeline(tmp_path).run(
-                slack_source(access_token=TOKEN, api_base_url=server.base_url).with_resources(
-                    "users"
-                )
-            )
-        error = raised.value
-        while not isinstance(error, SlackScopeError) and (error.__cause__ or error.__context__):
-            error = error.__cause__ or error.__context__
-        assert isinstance(error, SlackScopeError)
-        assert "add the OAuth scope 'users:read'" in str(error)
-    finally:
-        server.__exit__(None, None, None)
+def test_missing_scope_names_the_scope_to_add(tmp_path, start_emulator):
+    server = start_emulator(scopes=("channels:read", "channels:history"))
+    with pytest.raises(Exception) as raised:
+        make_test_pipeline(tmp_path).run(
+            slack_source(access_token=TOKEN, api_base_url=server.base_url).with_resources("users")
+        )
+    error = raised.value
+    while not isinstance(error, SlackScopeError) and (error.__cause__ or error.__context__):
+        error = error.__cause__ or error.__context__
+    assert isinstance(error, SlackScopeError)
+    assert "add the OAuth scope 'users:read'" in str(error)
 
 
 @pytest.mark.parametrize("token", ["", "not-a-slack-token", "xoxb-has spaces"])

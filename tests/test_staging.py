@@ -11,7 +11,7 @@ import pytest
 from orchestration.loading import make_pipeline
 from orchestration.run_settings import load_run_settings, validate_destination_credentials
 from slack_source import SlackConfigError
-from tests.conftest import DATASET, query
+from tests.helpers import DATASET, query
 
 STAGING = f"{DATASET}_staging"
 

@@ -3,9 +3,8 @@ by token, each `slack_pipeline(workspace=...)` run loads its own workspace into 
 DuckDB file and dlt pipeline, configuration mistakes fail in one line, and Enterprise Grid
 org-level tokens are given the workspace's `team_id`."""
 
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict
 
 import pytest
 
@@ -18,19 +17,22 @@ from slack_source import (
     list_channels,
     make_client,
 )
-from tests.conftest import SMALL_SPEC, query, readable_channel_ids, truth_messages
+from tests.helpers import (
+    SMALL_SPEC,
+    StartEmulator,
+    backfill_start,
+    query,
+    readable_channel_ids,
+    truth_messages,
+)
 from tooling.slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 
 TOKENS = {"alpha": "xoxb-alpha-token", "beta": "xoxb-beta-token", "gamma": "xoxb-gamma-token"}
 SEEDS = {"alpha": 21, "beta": 22, "gamma": 23}
 
 
-def backfill_start() -> str:
-    return (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
-
-
 @pytest.fixture
-def workspaces() -> Iterator[EmulatorServer]:
+def workspaces(start_emulator: StartEmulator) -> EmulatorServer:
     """Three workspaces of different sizes on one emulator; beta's token is an Enterprise Grid
     org-level one (its lists need team_id), gamma's is revoked."""
     served = {
@@ -38,8 +40,7 @@ def workspaces() -> Iterator[EmulatorServer]:
         for i, (name, seed) in enumerate(SEEDS.items())
     }
     config = EmulatorConfig(revoked_tokens=(TOKENS["gamma"],), org_tokens=(TOKENS["beta"],))
-    with EmulatorServer(served, config) as server:
-        yield server
+    return start_emulator(served, config)
 
 
 def configure(

@@ -14,15 +14,24 @@ loads for ~30 s: long enough for its second run to arrive while the first holds 
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
 
 from orchestration.prefect_server import local_prefect_server
-from tests.conftest import SMALL_SPEC, query, readable_channel_ids, truth_messages
-from tests.test_server import POOL, REPO, Api, Background, poll
+from tests.helpers import (
+    POOL,
+    ROOT,
+    SMALL_SPEC,
+    Api,
+    Background,
+    backfill_start,
+    poll,
+    query,
+    readable_channel_ids,
+    truth_messages,
+)
 from tooling.slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 
 pytestmark = pytest.mark.slow
@@ -36,10 +45,6 @@ SPECS = {
 MINUTE_SECONDS = 6.0  # Slack's rate window, compressed 10x
 PARENT = "slack_workspaces/slack_workspaces"
 CHILD = "slack_pipeline/slack_workspace"
-
-
-def backfill_start() -> str:
-    return (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
 
 
 class Pool:
@@ -110,12 +115,12 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
             "PATH": __import__("os").environ["PATH"],
             **server.client_environment(),
             "PREFECT_CLI_PROMPT": "false",
-            "PWD": str(REPO),  # prefect.yaml's pull step: the folder you deploy from
+            "PWD": str(ROOT),  # prefect.yaml's pull step: the folder you deploy from
         }
         for args in (["work-pool", "create", POOL, "--type", "process"], ["deploy", "--all"]):
             done = subprocess.run(
                 [sys.executable, "-m", "prefect", "--no-prompt", *args],
-                env=cli_env, cwd=REPO, capture_output=True, text=True, timeout=180,
+                env=cli_env, cwd=ROOT, capture_output=True, text=True, timeout=180,
             )  # fmt: skip
             assert done.returncode == 0, f"prefect {args}:\n{done.stdout}\n{done.stderr}"
         env = worker_env(server.client_environment(), emulator.base_url, output)
