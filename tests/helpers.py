@@ -226,6 +226,21 @@ def clean_environment(settings: Dict[str, str]) -> Dict[str, str]:
     return environment
 
 
+def emulator_cli_env(server: Any, tmp_path: Path, **settings: str) -> Dict[str, str]:
+    """A command-line run's environment against the emulator, unpaced, with its own pipelines
+    folder and Prefect home under `tmp_path`, plus `settings`."""
+    return clean_environment(
+        {
+            "SOURCES__SLACK__ACCESS_TOKEN": TOKEN,
+            "SOURCES__SLACK__API_BASE_URL": server.base_url,
+            "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
+            "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
+            "PREFECT_HOME": str(tmp_path / "prefect"),
+            **settings,
+        }
+    )
+
+
 def pipeline_cli(
     *args: str, cwd: Path, env: Dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess:

@@ -9,8 +9,7 @@ import pytest
 
 from tests.helpers import (
     ROOT,
-    TOKEN,
-    clean_environment,
+    emulator_cli_env,
     loaded_messages,
     pipeline_cli,
     query,
@@ -105,15 +104,7 @@ def test_run_with_the_shipped_config_loads_into_slack_duckdb_in_the_working_fold
         (folder / ".dlt").mkdir(parents=True)
         shutil.copy(ROOT / ".dlt" / "config.toml", folder / ".dlt" / "config.toml")
         shutil.copy(ROOT / "prefect.toml", folder / "prefect.toml")
-    environment = clean_environment(
-        {
-            "SOURCES__SLACK__ACCESS_TOKEN": TOKEN,
-            "SOURCES__SLACK__API_BASE_URL": server.base_url,
-            "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
-            "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
-            "PREFECT_HOME": str(tmp_path / "prefect"),
-        }
-    )
+    environment = emulator_cli_env(server, tmp_path)
 
     def cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
         return pipeline_cli(*args, cwd=folder, env=environment, timeout=300)

@@ -14,7 +14,7 @@ import pytest
 
 from orchestration.progress import RunProgress
 from slack_source.run_stats import RunStats
-from tests.helpers import ROOT, TOKEN, clean_environment, pipeline_cli
+from tests.helpers import ROOT, emulator_cli_env, pipeline_cli
 
 DLT_PIPE_FORMAT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\|\[")
 PREFECT_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} \| (INFO|WARNING|ERROR|DEBUG) +\| ")
@@ -24,22 +24,13 @@ MOST_LINES = 40
 
 
 def run_cli(server, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return pipeline_cli(
-        *args,
-        cwd=ROOT,
-        timeout=300,
-        env=clean_environment(
-            {
-                "SOURCES__SLACK__ACCESS_TOKEN": TOKEN,
-                "SOURCES__SLACK__API_BASE_URL": server.base_url,
-                "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
-                "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
-                "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "console.duckdb"),
-                "PREFECT_HOME": str(tmp_path / "prefect"),
-                "RUNTIME__LOG_LEVEL": "INFO",  # as .dlt/config.toml ships it (tests: WARNING)
-            }
-        ),
+    environment = emulator_cli_env(
+        server,
+        tmp_path,
+        DESTINATION__DUCKDB__CREDENTIALS=str(tmp_path / "console.duckdb"),
+        RUNTIME__LOG_LEVEL="INFO",  # as .dlt/config.toml ships it (the tests' default: WARNING)
     )
+    return pipeline_cli(*args, cwd=ROOT, timeout=300, env=environment)
 
 
 @pytest.mark.slow
