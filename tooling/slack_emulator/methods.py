@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .config import EmulatorConfig
+from .directory import ChannelInfo
 from .pagination import (
     LimitRule,
     SlackError,
@@ -55,6 +56,8 @@ class SlackApi:
             "conversations.replies": self.conversations_replies,
             "conversations.join": self.conversations_join,
             "conversations.members": self.conversations_members,
+            "conversations.info": self.conversations_info,
+            "users.info": self.users_info,
         }
 
     def call(self, method: str, args: dict[str, str], dry_run: bool = False) -> dict:
@@ -102,16 +105,21 @@ class SlackApi:
             return limit
         return 1 + (h % (limit - 1))
 
-    def _channel(self, args: dict[str, str], history_scope: bool) -> str:
-        cid = args.get("channel", "")
-        info = self.ws.find_channel(cid) if cid else None
+    def _visible(self, args: dict[str, str]) -> ChannelInfo:
+        """The ``channel`` argument's channel, as the token sees it: a private channel the bot
+        is not in does not exist for it."""
+        info = self.ws.find_channel(args["channel"])
         if info is None or (info.is_private and not info.is_member):
             raise SlackError("channel_not_found")
-        if history_scope:
-            self._need("groups:history" if info.is_private else "channels:history")
-            if not info.is_member:
-                raise SlackError("not_in_channel")
-        return cid
+        return info
+
+    def _readable(self, args: dict[str, str]) -> str:
+        """The channel of a history/replies call: visible, history scope, bot a member."""
+        info = self._visible(args)
+        self._need("groups:history" if info.is_private else "channels:history")
+        if not info.is_member:
+            raise SlackError("not_in_channel")
+        return info.id
 
     def _window(self, args: dict[str, str]) -> tuple[int, int]:
         """Inclusive microsecond bounds from ``oldest``/``latest``/``inclusive``."""
@@ -196,9 +204,10 @@ class SlackApi:
 
     def conversations_history(self, args: dict[str, str], dry_run: bool) -> dict:
         """Top-level messages and broadcasts, newest first, within oldest/latest."""
+        _required(args, "channel")
         if not self.scopes & {"channels:history", "groups:history"}:
             self._need("channels:history")
-        cid = self._channel(args, history_scope=True)
+        cid = self._readable(args)
         limit = self._limit("conversations.history", args)
         lo, hi = self._window(args)
         after = decode_ts_cursor(args.get("cursor"))
@@ -218,13 +227,11 @@ class SlackApi:
 
     def conversations_replies(self, args: dict[str, str], dry_run: bool) -> dict:
         """A thread: parent first, then replies ascending, paged by replies."""
+        _required(args, "channel", "ts")
         if not self.scopes & {"channels:history", "groups:history"}:
             self._need("channels:history")
-        cid = self._channel(args, history_scope=True)
-        ts_raw = args.get("ts", "")
-        if not ts_raw:
-            raise SlackError("invalid_arguments")
-        ts = parse_ts(ts_raw)
+        cid = self._readable(args)
+        ts = parse_ts(args["ts"])
         if ts is None:
             raise SlackError("thread_not_found")
         limit = self._limit("conversations.replies", args)
@@ -249,11 +256,10 @@ class SlackApi:
 
     def conversations_join(self, args: dict[str, str], dry_run: bool) -> dict:
         """Join a public channel; already a member -> ok with ``already_in_channel``."""
+        _required(args, "channel")
         self._need("channels:join")
-        cid = args.get("channel", "")
-        info = self.ws.find_channel(cid) if cid else None
-        if info is None or (info.is_private and not info.is_member):
-            raise SlackError("channel_not_found")
+        info = self._visible(args)
+        cid = info.id
         if info.is_private:
             raise SlackError("method_not_supported_for_channel_type")
         if info.is_archived:
@@ -267,10 +273,9 @@ class SlackApi:
 
     def conversations_members(self, args: dict[str, str], dry_run: bool) -> dict:
         """Member user ids of a channel."""
-        cid = args.get("channel", "")
-        info = self.ws.find_channel(cid) if cid else None
-        if info is None or (info.is_private and not info.is_member):
-            raise SlackError("channel_not_found")
+        _required(args, "channel")
+        info = self._visible(args)
+        cid = info.id
         self._need("groups:read" if info.is_private else "channels:read")
         limit = self._page_size(
             "conversations.members", self._limit("conversations.members", args), args
@@ -289,6 +294,37 @@ class SlackApi:
             "members": members[start:end],
             "response_metadata": {"next_cursor": nxt},
         }
+
+    def conversations_info(self, args: dict[str, str], dry_run: bool) -> dict:
+        """One channel object; ``num_members`` only with ``include_num_members``."""
+        _required(args, "channel")
+        info = self._visible(args)
+        self._need("groups:read" if info.is_private else "channels:read")
+        channel = self.ws.channel(info.id)
+        if args.get("include_num_members", "") not in _TRUE:
+            del channel["num_members"]
+        return {"ok": True, "channel": channel}
+
+    def users_info(self, args: dict[str, str], dry_run: bool) -> dict:
+        """One user object (deleted users too); its email only with users:read.email."""
+        _required(args, "user")
+        self._need("users:read")
+        uid = args["user"]
+        user = next((u for u in self.ws.user_objects() if u["id"] == uid), None)
+        if user is None:
+            raise SlackError("user_not_found")
+        if "users:read.email" not in self.scopes:
+            user = _without_email(user)
+        return {"ok": True, "user": user}
+
+
+def _required(args: dict[str, str], *names: str) -> None:
+    """Slack's answer to a missing or empty required argument: ``invalid_arguments``, naming
+    each one in ``response_metadata.messages``."""
+    missing = [name for name in names if not args.get(name)]
+    if missing:
+        messages = [f"[ERROR] missing required field: {name}" for name in missing]
+        raise SlackError("invalid_arguments", response_metadata={"messages": messages})
 
 
 def _start_after_cursor(items: list[dict], cursor: str | None, kind: str) -> int:

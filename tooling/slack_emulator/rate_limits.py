@@ -23,6 +23,8 @@ TIERS: dict[str, int] = {
     "conversations.replies": 50,  # Tier 3
     "conversations.join": 50,  # Tier 3
     "conversations.members": 100,  # Tier 4
+    "conversations.info": 50,  # Tier 3
+    "users.info": 100,  # Tier 4
     "auth.test": 600,  # "special": hundreds per minute
 }
 NON_MARKETPLACE: dict[str, int] = {
