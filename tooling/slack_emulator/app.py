@@ -13,6 +13,8 @@ import contextlib
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,7 +23,6 @@ import orjson
 from .config import EmulatorConfig
 from .control import control_app
 from .faults import Fault, FaultInjector
-from .methods import JSON_METHODS
 from .pagination import SlackError
 from .rate_limits import format_retry_after
 from .stats import RequestStats
@@ -99,8 +100,8 @@ class SlackApiApp:
             else JSON_HEADERS
         )
 
-    def _args(self, scope: Scope, body: bytes, method: str) -> tuple[dict[str, str], str | None]:
-        """Merged query + body arguments and the token (Bearer header or POST ``token``)."""
+    def _args(self, scope: Scope, body: bytes) -> tuple[dict[str, str], str | None]:
+        """Merged query + body arguments and the token (Bearer header or a form ``token``)."""
         args = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), True))
         args.pop("token", None)  # tokens are not accepted in the query string
         token = None
@@ -111,23 +112,14 @@ class SlackApiApp:
                 if scheme.lower() == "bearer" and cred.strip():
                     token = cred.strip()
             elif name == b"content-type":
-                content_type = value.lower()
+                content_type = value
         if body:
-            if content_type.startswith(b"application/json"):
-                if method in JSON_METHODS:
-                    try:
-                        data = orjson.loads(body)
-                    except orjson.JSONDecodeError:
-                        raise SlackError("invalid_json") from None
-                    if isinstance(data, dict):
-                        args.update({k: _arg_str(v) for k, v in data.items() if v is not None})
-                        args.pop("token", None)
-            else:
-                form = dict(parse_qsl(body.decode("utf-8", "replace"), True))
-                form_token = form.pop("token", None)
-                args.update(form)
-                if token is None and form_token:
-                    token = form_token
+            form = _body_args(content_type, body)
+            form_token = form.pop("token", None)
+            args.update(form)
+            # a JSON body's token is not read: Slack wants it in the Authorization header
+            if token is None and form_token and not content_type.lower().startswith(JSON_TYPE):
+                token = form_token
         return args, token
 
     def _authenticate(self, token: str | None) -> Tenant:
@@ -156,7 +148,7 @@ class SlackApiApp:
         raw = await _read_body(receive)
         token: str | None = None
         try:
-            args, token = self._args(scope, raw, method)
+            args, token = self._args(scope, raw)
             tenant = self._authenticate(token)
             tenant.stats.request(method)
             wait = tenant.limiter.acquire(method)
@@ -203,7 +195,7 @@ class SlackApiApp:
         # truncated: the would-be answer, cut in half, computed without changing state
         raw = await _read_body(receive)
         try:
-            args, token = self._args(scope, raw, method)
+            args, token = self._args(scope, raw)
             payload = self._authenticate(token).api.call(method, args, dry_run=True)
         except SlackError as err:
             payload = err.payload()
@@ -253,6 +245,61 @@ class EmulatorApp:
             await control({**scope, "path": f"{CONTROL_PREFIX}/{rest}"}, receive, send)
         else:
             await self.control(scope, receive, send)
+
+
+JSON_TYPE = b"application/json"
+FORM_TYPES = (b"application/x-www-form-urlencoded", b"text/plain")
+MULTIPART_TYPE = b"multipart/form-data"
+CHARSETS = ("utf-8", "iso-8859-1")
+
+
+def _body_args(content_type: bytes, body: bytes) -> dict[str, str]:
+    """A POST body's arguments by its ``Content-Type``, Slack's four or its errors:
+    ``missing_post_type``, ``invalid_post_type``, ``invalid_charset``, ``invalid_json``,
+    ``json_not_object``, ``invalid_form_data``. ``text/plain`` is read as a form (Slack lists
+    it as valid without saying how it reads it)."""
+    mime, _, params = content_type.decode("latin-1").partition(";")
+    mime_type = mime.strip().lower().encode()
+    if not mime_type:
+        raise SlackError("missing_post_type")
+    charset = "utf-8"
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+            if charset not in CHARSETS:
+                raise SlackError("invalid_charset")
+    if mime_type in FORM_TYPES:
+        return dict(parse_qsl(body.decode(charset, "replace"), True))
+    if mime_type == JSON_TYPE:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise SlackError("invalid_json") from None
+        if not isinstance(data, dict):
+            raise SlackError("json_not_object")
+        return {k: _arg_str(v) for k, v in data.items() if v is not None}
+    if mime_type == MULTIPART_TYPE:
+        return _multipart_args(content_type, body)
+    raise SlackError("invalid_post_type")
+
+
+def _multipart_args(content_type: bytes, body: bytes) -> dict[str, str]:
+    """The fields of a ``multipart/form-data`` body (file parts are not arguments)."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart() or message.defects:
+        raise SlackError("invalid_form_data")
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_filename() is not None:
+            continue
+        payload = part.get_payload(decode=True)
+        charset = part.get_content_charset() or "utf-8"
+        fields[name] = payload.decode(charset, "replace") if isinstance(payload, bytes) else ""
+    return fields
 
 
 def _arg_str(value: object) -> str:

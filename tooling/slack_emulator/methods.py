@@ -33,7 +33,6 @@ LIMITS: dict[str, LimitRule] = {
     "conversations.members": LimitRule(default=100, maximum=1000),
 }
 NON_MARKETPLACE_LIMIT = LimitRule(default=15, maximum=15)
-JSON_METHODS = frozenset({"conversations.history", "conversations.join", "auth.test"})
 CHANNEL_TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})
 
 
