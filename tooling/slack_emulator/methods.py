@@ -33,6 +33,7 @@ LIMITS: dict[str, LimitRule] = {
     "conversations.members": LimitRule(default=100, maximum=1000),
 }
 NON_MARKETPLACE_LIMIT = LimitRule(default=15, maximum=15)
+LAST_PAGE: dict[str, dict | None] = {"absent": None, "empty": {}, "present": {"next_cursor": ""}}
 CHANNEL_TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})
 
 
@@ -47,6 +48,7 @@ class SlackApi:
         self.org_level = org_level  # an Enterprise Grid org-level token
         self.scopes = frozenset(config.scopes)
         self.provided = ",".join(config.scopes)
+        self.last_page_metadata = LAST_PAGE[config.last_page_metadata]
         self.handlers: dict[str, Callable[[dict[str, str], bool], dict]] = {
             "auth.test": self.auth_test,
             "users.list": self.users_list,
@@ -120,6 +122,14 @@ class SlackApi:
             raise SlackError("not_in_channel")
         return info.id
 
+    def _page(self, payload: dict, next_cursor: str) -> dict:
+        """A paged answer: the cursor of the next page, or the last page's metadata."""
+        if next_cursor:
+            payload["response_metadata"] = {"next_cursor": next_cursor}
+        elif self.last_page_metadata is not None:
+            payload["response_metadata"] = dict(self.last_page_metadata)
+        return payload
+
     def _window(self, args: dict[str, str]) -> tuple[int, int]:
         """Inclusive microsecond bounds from ``oldest``/``latest``/``inclusive``."""
         oldest_raw, latest_raw = args.get("oldest", ""), args.get("latest", "")
@@ -169,12 +179,7 @@ class SlackApi:
         if "users:read.email" not in self.scopes:
             members = [_without_email(u) for u in members]
         nxt = encode_cursor("user", users[end]["id"]) if end < len(users) else ""
-        return {
-            "ok": True,
-            "members": members,
-            "cache_ts": int(self.ws.now),
-            "response_metadata": {"next_cursor": nxt},
-        }
+        return self._page({"ok": True, "members": members, "cache_ts": int(self.ws.now)}, nxt)
 
     def conversations_list(self, args: dict[str, str], dry_run: bool) -> dict:
         """Channels of the requested ``types`` (default public), optionally without archived."""
@@ -199,7 +204,7 @@ class SlackApi:
         start = _start_after_cursor(chans, args.get("cursor"), "team")
         end = min(len(chans), start + limit)
         nxt = encode_cursor("team", chans[end]["id"]) if end < len(chans) else ""
-        return {"ok": True, "channels": chans[start:end], "response_metadata": {"next_cursor": nxt}}
+        return self._page({"ok": True, "channels": chans[start:end]}, nxt)
 
     def conversations_history(self, args: dict[str, str], dry_run: bool) -> dict:
         """Top-level messages and broadcasts, newest first, within oldest/latest."""
@@ -214,15 +219,15 @@ class SlackApi:
             hi = min(hi, after)
         size = self._page_size("conversations.history", limit, args)
         messages, nxt = self.ws.history_page(cid, lo, hi, size)
-        return {
+        payload = {
             "ok": True,
             "messages": messages,
             "has_more": nxt is not None,
             "pin_count": 0,
             "channel_actions_ts": None,
             "channel_actions_count": 0,
-            "response_metadata": {"next_cursor": "" if nxt is None else _ts_cursor(nxt)},
         }
+        return self._page(payload, "" if nxt is None else _ts_cursor(nxt))
 
     def conversations_replies(self, args: dict[str, str], dry_run: bool) -> dict:
         """A thread: parent first, then replies ascending, paged by replies."""
@@ -246,12 +251,8 @@ class SlackApi:
             )
         except LookupError:
             raise SlackError("thread_not_found") from None
-        return {
-            "ok": True,
-            "messages": messages,
-            "has_more": nxt is not None,
-            "response_metadata": {"next_cursor": "" if nxt is None else _ts_cursor(nxt)},
-        }
+        payload = {"ok": True, "messages": messages, "has_more": nxt is not None}
+        return self._page(payload, "" if nxt is None else _ts_cursor(nxt))
 
     def conversations_join(self, args: dict[str, str], dry_run: bool) -> dict:
         """Join a public channel; already a member -> ok with ``already_in_channel``."""
@@ -288,11 +289,7 @@ class SlackApi:
             start = members.index(after)
         end = min(len(members), start + limit)
         nxt = encode_cursor("user", members[end]) if end < len(members) else ""
-        return {
-            "ok": True,
-            "members": members[start:end],
-            "response_metadata": {"next_cursor": nxt},
-        }
+        return self._page({"ok": True, "members": members[start:end]}, nxt)
 
     def conversations_info(self, args: dict[str, str], dry_run: bool) -> dict:
         """One channel object; ``num_members`` only with ``include_num_members``."""
