@@ -1,11 +1,10 @@
 """Per-method rate limits with Slack's tiers and the 2025 non-Marketplace profile.
 
-Sliding window: a request is allowed when fewer than ``allowance`` requests of the same method
-were accepted in the last window (one minute times ``time_scale``). To absorb arrival jitter,
-entries leave the window half a slot early (slot = window / allowance): a client pacing at
-exactly ``allowance`` per minute is never refused, while a burst gets at most ``allowance`` per
-``window - slot/2`` (about 1% looser than a strict window for Tier 3). Rejected requests do not
-use the allowance.
+Strict sliding window: a request is allowed when fewer than ``allowance`` requests of the same
+method were accepted in the window that ends with it (one minute times ``time_scale``, the
+earlier end open). So no window of that length ever holds more accepted requests than the
+allowance, whatever the arrival pattern: a client must pace at or under the allowance, with a
+margin for its own jitter. Rejected requests do not use the allowance.
 """
 
 from __future__ import annotations
@@ -74,16 +73,15 @@ class RateLimiter:
         n = self.allowances.get(method)
         if n is None:
             return None
-        span = self.window - self.window / n / 2
         now = self.clock()
         with self._lock:
             log = self._log.setdefault(method, deque())
-            while log and log[0] <= now - span:
+            while log and log[0] <= now - self.window:
                 log.popleft()
             if len(log) < n:
                 log.append(now)
                 return None
-            return max(log[0] + span - now, 0.0)
+            return self.window - (now - log[0])
 
     def reset(self) -> None:
         """Forget all recorded requests."""
