@@ -61,10 +61,21 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
+def _transport(receive: Receive) -> Any:
+    """The connection's transport. Relies on uvicorn's protocol objects: ``receive`` is a
+    bound method of the request cycle, which holds the transport."""
+    return getattr(getattr(receive, "__self__", None), "transport", None)
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    """Wait until the server notices the closed connection, so it sends nothing of its own."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _reset_connection(receive: Receive) -> bool:
-    """Drop the TCP connection without an answer (RST). Relies on uvicorn's protocol objects:
-    ``receive`` is a bound method of the request cycle, which holds the transport."""
-    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    """Drop the TCP connection without an answer (RST)."""
+    transport = _transport(receive)
     if transport is None:
         return False
     sock = transport.get_extra_info("socket")
@@ -72,10 +83,24 @@ async def _reset_connection(receive: Receive) -> bool:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
-    # wait until the server notices, so it does not try to send a 500 of its own
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    await _until_disconnected(receive)
     return True
+
+
+async def _cut_short(receive: Receive, send: Send, body: bytes) -> None:
+    """A connection dropped mid-answer: the whole body's Content-Length, half the body, then
+    the connection closes, so HTTP clients raise their incomplete-read error. Without a
+    transport to close, the half body with its own length (a malformed JSON answer)."""
+    half = body[: max(1, len(body) // 2)]
+    transport = _transport(receive)
+    if transport is None:
+        await _respond(send, 200, half)
+        return
+    head = JSON_HEADERS + [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": head})
+    await send({"type": "http.response.body", "body": half, "more_body": True})
+    transport.close()  # after what was written: the client reads the half, then EOF
+    await _until_disconnected(receive)
 
 
 class SlackApiApp:
@@ -155,7 +180,7 @@ class SlackApiApp:
             if wait is not None:
                 self.stats.ratelimited(method)
                 tenant.stats.ratelimited(method)
-                value = format_retry_after(wait, self.config.fractional_retry_after)
+                value = format_retry_after(wait)
                 headers = JSON_HEADERS + [(b"retry-after", value.encode())]
                 body = orjson.dumps({"ok": False, "error": "ratelimited"})
                 await _respond(send, 429, body, headers)
@@ -192,15 +217,14 @@ class SlackApiApp:
                 return True
             await _respond(send, 500, b"")
             return True
-        # truncated: the would-be answer, cut in half, computed without changing state
+        # truncated: the would-be answer, computed without changing state, cut short
         raw = await _read_body(receive)
         try:
             args, token = self._args(scope, raw)
             payload = self._authenticate(token).api.call(method, args, dry_run=True)
         except SlackError as err:
             payload = err.payload()
-        body = orjson.dumps(payload)
-        await _respond(send, 200, body[: max(1, len(body) // 2)])
+        await _cut_short(receive, send, orjson.dumps(payload))
         return True
 
 

@@ -67,8 +67,8 @@ class EmulatorConfig:
     """How the HTTP server behaves: auth, rate limits, paging quirks and faults.
 
     ``time_scale`` is real seconds per Slack second: it shrinks rate-limit windows and
-    ``Retry-After``. ``fractional_retry_after`` sends ``Retry-After`` with millisecond
-    precision instead of Slack's whole seconds (rounded up). ``short_page_probability`` makes
+    ``Retry-After``, which stays whole seconds as Slack's (the scaled wait rounded up, at least
+    1: see ``rate_limits.format_retry_after``). ``short_page_probability`` makes
     pages short although more remain (seeded by ``short_page_seed``). ``strict_limit`` answers
     an over-maximum ``limit`` with ``invalid_limit`` instead of clamping it.
     ``revoked_tokens`` answer ``token_revoked`` (an uninstalled app). ``org_tokens`` act as
@@ -88,7 +88,6 @@ class EmulatorConfig:
     scope_header: bool = True
     rate_limits: str = "off"
     time_scale: float = 1.0
-    fractional_retry_after: bool = False
     short_page_probability: float = 0.0
     replies_repeat_parent: bool = True
     last_page_metadata: str = "absent"

@@ -38,14 +38,15 @@ PROFILES: dict[str, dict[str, int]] = {
 }
 
 
-def format_retry_after(seconds: float, fractional: bool) -> str:
-    """``Retry-After`` value: Slack's whole seconds rounded up (at least 1), or milliseconds.
+def format_retry_after(seconds: float) -> str:
+    """``Retry-After`` value: whole seconds as Slack sends them (slack_sdk's retry handler does
+    ``int()`` on it), the wait rounded up, at least 1.
 
-    Whole seconds over-state short scaled waits (0.2 s becomes 1 s) but keep Slack's format;
-    benchmarks with a small ``time_scale`` should use the fractional form.
+    ``seconds`` is the real (scaled) wait: with ``time_scale`` a Slack minute lasts
+    ``60 * time_scale`` real seconds and the header says how many real seconds to wait, so it
+    over-states waits under a second (0.2 s becomes 1 s). A client that honours it waits a
+    little long, never too short.
     """
-    if fractional:
-        return f"{max(math.ceil(seconds * 1000) / 1000, 0.001):.3f}"
     return str(max(1, math.ceil(seconds - 1e-9)))
 
 
