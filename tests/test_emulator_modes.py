@@ -7,38 +7,29 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import (
-    DATASET,
-    SMALL_SPEC,
-    load_source,
-    loaded_messages,
-    make_test_pipeline,
-    query,
-    readable_channel_ids,
-    start_emulator,
-    truth_messages,
-)
+from tests import conftest
 
+DATASET = conftest.DATASET
 BACKFILL = datetime.now(timezone.utc) - timedelta(days=40)
-MODES_SPEC = dict(SMALL_SPEC, messages=400, threads=20)
+MODES_SPEC = dict(conftest.SMALL_SPEC, messages=400, threads=20)
 LONG_THREAD = 40  # replies added to one thread: 3 pages of 15
 
 
 @pytest.mark.parametrize("repeat_parent", [True, False], ids=["repeat-parent", "parent-once"])
 @pytest.mark.parametrize("last_page", ["absent", "empty", "present"])
 def test_backfill_equals_ground_truth_in_every_mode(last_page, repeat_parent, tmp_path):
-    workspace, server = start_emulator(
+    workspace, server = conftest.start_emulator(
         MODES_SPEC, last_page_metadata=last_page, replies_repeat_parent=repeat_parent
     )
     try:
-        readable = readable_channel_ids(workspace)
+        readable = conftest.readable_channel_ids(workspace)
         cid, parent = next((c, ts) for c, ts in workspace.thread_parents() if c in readable)
         for n in range(LONG_THREAD):
             workspace.post_reply(cid, parent, text=f"late reply {n}")
-        pipeline = make_test_pipeline(tmp_path)
+        pipeline = conftest.make_test_pipeline(tmp_path)
         # 15 a page (the non-Marketplace page size), unpaced: history and replies take
         # several pages, the long thread at least three
-        _, calls = load_source(
+        _, calls = conftest.load_source(
             pipeline,
             server,
             start_date=BACKFILL,
@@ -47,12 +38,11 @@ def test_backfill_equals_ground_truth_in_every_mode(last_page, repeat_parent, tm
         )
         threads = [p for p in workspace.thread_parents() if p[0] in readable]
         assert calls["conversations.replies"] >= len(threads) + 2
-        assert loaded_messages(pipeline) == truth_messages(workspace, readable)
-        total, distinct = query(
-            pipeline, f"SELECT COUNT(*), COUNT(DISTINCT (channel_id, ts)) FROM {DATASET}.messages"
-        )[0]
+        assert conftest.loaded_messages(pipeline) == conftest.truth_messages(workspace, readable)
+        messages = f"SELECT COUNT(*), COUNT(DISTINCT (channel_id, ts)) FROM {DATASET}.messages"
+        total, distinct = conftest.query(pipeline, messages)[0]
         assert total == distinct
-        users = query(pipeline, f"SELECT id FROM {DATASET}.users")
+        users = conftest.query(pipeline, f"SELECT id FROM {DATASET}.users")
         assert sorted(r[0] for r in users) == sorted(u["id"] for u in workspace.users())
     finally:
         server.__exit__(None, None, None)

@@ -24,6 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from tests.conftest import SMALL_SPEC
 from tooling.slack_emulator import (
     EmulatorConfig,
     EmulatorServer,
@@ -35,18 +36,7 @@ from tooling.slack_emulator.rate_limits import PROFILES, RateLimiter
 
 TOKEN = "xoxb-emulator-token"
 NOW = 1_750_000_000.0
-SPEC = WorkspaceSpec(
-    seed=5,
-    users=9,
-    channels=5,
-    private_channels=1,
-    archived_channels=1,
-    non_member_channels=1,
-    messages=300,
-    threads=20,
-    days=10,
-    now=NOW,
-)
+SPEC = WorkspaceSpec(**dict(SMALL_SPEC, messages=300, threads=20, days=10, now=NOW))
 TS_MAX = 10**16
 # What the last (or only) page of a paged answer carries under each `last_page_metadata`.
 LAST_PAGE = {"present": {"next_cursor": ""}, "empty": {}, "absent": None}
