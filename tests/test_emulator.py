@@ -52,7 +52,7 @@ def pages(server: EmulatorServer, method: str, **args) -> Iterator[dict]:
         data = api(server, method, **args, **({"cursor": cursor} if cursor else {}))
         assert data["ok"], data
         yield data
-        cursor = data["response_metadata"]["next_cursor"]
+        cursor = (data.get("response_metadata") or {}).get("next_cursor")  # absent: last page
         if not cursor:
             return
 
@@ -164,7 +164,7 @@ def test_missing_scope_and_email_scope(ws: Workspace) -> None:
 def test_users_list(server: EmulatorServer, ws: Workspace) -> None:
     data = api(server, "users.list")
     members = data["members"]
-    assert data["response_metadata"]["next_cursor"] == ""
+    assert "response_metadata" not in data  # the last page's default (Slack omits it too)
     assert len(members) == SPEC.users + 5  # 3 integration bots, the app bot, Slackbot
     humans = [u for u in members if not u["is_bot"] and u["id"] != "USLACKBOT"]
     assert len(humans) == SPEC.users
@@ -243,7 +243,7 @@ def test_history_paging_contract(server: EmulatorServer, ws: Workspace) -> None:
     )
     everything = api(server, "conversations.history", channel=cid, limit=999)
     assert everything["has_more"] is False
-    assert everything["response_metadata"]["next_cursor"] == ""
+    assert "response_metadata" not in everything
     default = api(server, "conversations.history", channel=cid)
     assert len(default["messages"]) == min(100, len(everything["messages"]))
 
@@ -331,7 +331,7 @@ def test_history_channel_errors_and_archived(server: EmulatorServer, ws: Workspa
     assert api(server, "conversations.history", channel="C0NOTEXIST")["error"] == (
         "channel_not_found"
     )
-    assert api(server, "conversations.history")["error"] == "channel_not_found"
+    assert api(server, "conversations.history")["error"] == "invalid_arguments"  # as Slack
     outsider = next(c for c in ws.channels() if not c["is_member"])
     assert api(server, "conversations.history", channel=outsider["id"])["error"] == (
         "not_in_channel"
@@ -619,10 +619,9 @@ def test_rate_limiter_even_pacing_and_bursts() -> None:
     assert limiter.acquire("conversations.replies") is None
     assert RateLimiter("non_marketplace").allowance("conversations.history") == 1
     assert RateLimiter("off").acquire("conversations.history") is None
-    assert format_retry_after(0.2, fractional=False) == "1"
-    assert format_retry_after(30.0, fractional=False) == "30"
-    assert format_retry_after(30.2, fractional=False) == "31"
-    assert format_retry_after(0.2004, fractional=True) == "0.201"
+    assert format_retry_after(0.2) == "1"
+    assert format_retry_after(30.0) == "30"
+    assert format_retry_after(30.2) == "31"
 
 
 def test_scopes_header_and_revoked_tokens(ws: Workspace) -> None:
@@ -669,12 +668,12 @@ def test_rate_limits_over_http(ws: Workspace) -> None:
         assert stats["ratelimited"] == {"users.list": 5}
         assert stats["requests"]["users.list"] == 25
         assert call(srv, "users.list", token="bad").json()["error"] == "invalid_auth"
-    cfg = EmulatorConfig(rate_limits="tiers", time_scale=0.01, fractional_retry_after=True)
+    cfg = EmulatorConfig(rate_limits="tiers", time_scale=0.05)
     with EmulatorServer(ws, cfg) as srv:
         codes = [call(srv, "conversations.list").status_code for _ in range(21)]
         assert codes[:20] == [200] * 20 and codes[20] == 429
         resp = call(srv, "conversations.list")
-        assert 0 < float(resp.headers["Retry-After"]) <= 0.6
+        assert resp.headers["Retry-After"] == "3"  # a 3 s (scaled) minute, whole seconds
 
 
 def test_non_marketplace_profile(ws: Workspace) -> None:
@@ -713,11 +712,9 @@ def test_fault_reset_truncated_ratelimited_slow(ws: Workspace) -> None:
         with pytest.raises(requests.exceptions.ConnectionError):
             call(srv, "auth.test")
         assert srv.stats()["faults"] == {"reset": 1}
-    with faulty(ws, "truncated") as srv:
-        resp = call(srv, "users.list")
-        assert resp.status_code == 200 and resp.content.startswith(b'{"ok":true')
-        with pytest.raises(ValueError):
-            json.loads(resp.content)
+    with faulty(ws, "truncated") as srv:  # the full Content-Length, half the body, closed
+        with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
+            call(srv, "users.list")
     with faulty(ws, "ratelimited_200") as srv:
         resp = call(srv, "auth.test")
         assert resp.status_code == 200
@@ -733,7 +730,9 @@ def test_faulted_join_changes_nothing(fresh: EmulatorServer) -> None:
     outsider = next(c for c in ws.channels() if not c["is_member"])["id"]
     for kind in ("truncated", "500", "reset", "ratelimited_200"):
         with faulty(ws, kind) as srv:
-            with contextlib.suppress(requests.exceptions.ConnectionError):
+            with contextlib.suppress(
+                requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError
+            ):
                 call(srv, "conversations.join", channel=outsider)
         assert not next(c for c in ws.channels() if c["id"] == outsider)["is_member"]
 
@@ -743,6 +742,8 @@ def outcome(srv: EmulatorServer) -> str:
         resp = call(srv, "auth.test")
     except requests.exceptions.ConnectionError:
         return "reset"
+    except requests.exceptions.ChunkedEncodingError:  # cut short: less than Content-Length
+        return "200:truncated"
     try:
         return f"{resp.status_code}:{resp.json().get('error', 'ok')}"
     except ValueError:

@@ -51,9 +51,7 @@ def test_seeded_faults_end_equal_to_ground_truth(seed, tmp_path, monkeypatch, st
 
 def test_pacing_keeps_429s_rare_and_respects_the_allowance(tmp_path, start_emulator):
     scale = 0.01  # one Slack minute = 0.6 s
-    server = start_emulator(
-        THREADED_SPEC, rate_limits="tiers", time_scale=scale, fractional_retry_after=True
-    )
+    server = start_emulator(THREADED_SPEC, rate_limits="tiers", time_scale=scale)
     workspace = server.workspace
     started = time.monotonic()
     stats = load(
@@ -76,9 +74,7 @@ def test_pacing_keeps_429s_rare_and_respects_the_allowance(tmp_path, start_emula
 def test_retry_after_is_honoured_when_slack_throttles(tmp_path, start_emulator):
     """Pacing off against a throttling server: every 429 is waited out, nothing is lost."""
     scale = 0.05  # a Slack minute = 3 s: unpaced calls outrun 50 a window
-    server = start_emulator(
-        THREADED_SPEC, rate_limits="tiers", time_scale=scale, fractional_retry_after=True
-    )
+    server = start_emulator(THREADED_SPEC, rate_limits="tiers", time_scale=scale)
     workspace = server.workspace
     stats = load(make_test_pipeline(tmp_path), server, rate_limit_profile="off", max_attempts=50)
     assert sum(stats.ratelimited.values()) > 0

@@ -51,7 +51,9 @@ def wait_for(predicate, deadline_s: float) -> bool:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_sigkill_mid_run_then_rerun_equals_ground_truth(seed, tmp_path, start_emulator):
-    server = start_emulator(dict(SMALL_SPEC, messages=1200, threads=80))
+    server = start_emulator(
+        dict(SMALL_SPEC, messages=1200, threads=80), rate_limits="tiers", time_scale=0.05
+    )
     workspace = server.workspace
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNTIME__LOG_LEVEL": "ERROR"}
     script = tmp_path / "load.py"

@@ -106,7 +106,6 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
         revoked_tokens=(TOKENS["gamma"],),
         rate_limits="tiers",
         time_scale=MINUTE_SECONDS / 60,
-        fractional_retry_after=True,
     )
     output = tmp / "output"
     output.mkdir()

@@ -99,15 +99,14 @@ def add_workspace_arguments(
 
 
 def tiers_emulator(args: Any, **options: Any) -> Emulator:
-    """An emulator of that size enforcing Slack's tiers, compressed by `args.time_scale`, with
-    millisecond Retry-After (whole seconds would over-state short scaled waits)."""
+    """An emulator of that size enforcing Slack's tiers, compressed by `args.time_scale`
+    (its Retry-After is whole seconds, as Slack's: a rare 429 costs at least a second)."""
     return Emulator(
         channels=args.channels,
         messages=args.messages,
         threads=args.threads,
         rate_limits="tiers",
         time_scale=args.time_scale,
-        fractional_retry_after=True,
         **options,
     )
 

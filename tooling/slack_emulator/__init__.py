@@ -11,11 +11,19 @@ Behaviour where Slack is unspecified (see /work/shared/slack_api_facts.md):
 - conversations.history is always newest first from ``latest`` (also when only ``oldest`` is
   given); ``latest`` absent means no upper bound.
 - conversations.replies pages count replies only: each page holds up to ``limit`` replies plus
-  the parent (first page always, later pages iff ``replies_repeat_parent``).
-- Rate limits: sliding one-minute window per method (scaled by ``time_scale``), see
-  ``rate_limits``. Faults are drawn before authentication and never use the allowance.
-- Tokens are accepted from ``Authorization: Bearer`` or a POST ``token`` field, never from the
-  query string. JSON bodies only for history, join and auth.test (Slack's list).
+  the parent (first page always, later pages iff ``replies_repeat_parent``, the default).
+- The last (or only) page of a paged answer has no ``response_metadata`` by default
+  (``last_page_metadata``: ``absent``, ``empty`` = ``{}``, ``present`` = ``{"next_cursor": ""}``).
+- Rate limits: a strict sliding one-minute window per method (scaled by ``time_scale``), see
+  ``rate_limits``; ``Retry-After`` is whole seconds of the scaled wait, rounded up, at least 1.
+  Faults are drawn before authentication and never use the allowance.
+- Tokens are accepted from ``Authorization: Bearer`` or a ``token`` field of a form or multipart
+  body, never from the query string or a JSON body. Bodies: form-urlencoded, ``text/plain`` (read
+  as a form), multipart/form-data, and JSON for every method; other types ``invalid_post_type``.
+- A missing or empty required argument is ``invalid_arguments`` with
+  ``response_metadata.messages`` (``["[ERROR] missing required field: channel"]``).
+- The ``truncated`` fault declares the whole body's Content-Length, sends half and closes the
+  connection: clients see an incomplete read, as after a dropped connection.
 - conversations.join adds no ``channel_join`` message; ground truth lists thread tombstones.
 """
 

@@ -21,6 +21,7 @@ from types import FrameType
 from .config import (
     DEFAULT_SCOPES,
     DEFAULT_TOKEN,
+    LAST_PAGE_METADATA,
     RATE_LIMIT_PROFILES,
     EmulatorConfig,
     WorkspaceSpec,
@@ -44,9 +45,14 @@ def _parser() -> argparse.ArgumentParser:
         _workspace_arguments(p)
     serve.add_argument("--rate-limits", choices=RATE_LIMIT_PROFILES, default="off")
     serve.add_argument("--time-scale", type=float, default=1.0)
-    serve.add_argument("--fractional-retry-after", action="store_true")
     serve.add_argument("--short-page-probability", type=float, default=0.0)
     serve.add_argument("--no-replies-repeat-parent", action="store_true")
+    serve.add_argument(
+        "--last-page-metadata",
+        choices=LAST_PAGE_METADATA,
+        default=EmulatorConfig.last_page_metadata,
+        help='the last page\'s response_metadata: none (absent), {} (empty), {"next_cursor": ""}',
+    )
     serve.add_argument("--strict-limit", action="store_true")
     serve.add_argument("--fault-rate", type=float, default=0.0)
     serve.add_argument("--fault-seed", type=int, default=0)
@@ -115,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         scopes=tuple(s for s in args.scopes.split(",") if s),
         rate_limits=args.rate_limits,
         time_scale=args.time_scale,
-        fractional_retry_after=args.fractional_retry_after,
         short_page_probability=args.short_page_probability,
         replies_repeat_parent=not args.no_replies_repeat_parent,
+        last_page_metadata=args.last_page_metadata,
         strict_limit=args.strict_limit,
         faults=faults,
     )

@@ -13,6 +13,8 @@ import contextlib
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,7 +23,6 @@ import orjson
 from .config import EmulatorConfig
 from .control import control_app
 from .faults import Fault, FaultInjector
-from .methods import JSON_METHODS
 from .pagination import SlackError
 from .rate_limits import format_retry_after
 from .stats import RequestStats
@@ -60,10 +61,21 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
+def _transport(receive: Receive) -> Any:
+    """The connection's transport. Relies on uvicorn's protocol objects: ``receive`` is a
+    bound method of the request cycle, which holds the transport."""
+    return getattr(getattr(receive, "__self__", None), "transport", None)
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    """Wait until the server notices the closed connection, so it sends nothing of its own."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _reset_connection(receive: Receive) -> bool:
-    """Drop the TCP connection without an answer (RST). Relies on uvicorn's protocol objects:
-    ``receive`` is a bound method of the request cycle, which holds the transport."""
-    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    """Drop the TCP connection without an answer (RST)."""
+    transport = _transport(receive)
     if transport is None:
         return False
     sock = transport.get_extra_info("socket")
@@ -71,10 +83,24 @@ async def _reset_connection(receive: Receive) -> bool:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
-    # wait until the server notices, so it does not try to send a 500 of its own
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    await _until_disconnected(receive)
     return True
+
+
+async def _cut_short(receive: Receive, send: Send, body: bytes) -> None:
+    """A connection dropped mid-answer: the whole body's Content-Length, half the body, then
+    the connection closes, so HTTP clients raise their incomplete-read error. Without a
+    transport to close, the half body with its own length (a malformed JSON answer)."""
+    half = body[: max(1, len(body) // 2)]
+    transport = _transport(receive)
+    if transport is None:
+        await _respond(send, 200, half)
+        return
+    head = JSON_HEADERS + [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": head})
+    await send({"type": "http.response.body", "body": half, "more_body": True})
+    transport.close()  # after what was written: the client reads the half, then EOF
+    await _until_disconnected(receive)
 
 
 class SlackApiApp:
@@ -99,8 +125,8 @@ class SlackApiApp:
             else JSON_HEADERS
         )
 
-    def _args(self, scope: Scope, body: bytes, method: str) -> tuple[dict[str, str], str | None]:
-        """Merged query + body arguments and the token (Bearer header or POST ``token``)."""
+    def _args(self, scope: Scope, body: bytes) -> tuple[dict[str, str], str | None]:
+        """Merged query + body arguments and the token (Bearer header or a form ``token``)."""
         args = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), True))
         args.pop("token", None)  # tokens are not accepted in the query string
         token = None
@@ -111,23 +137,14 @@ class SlackApiApp:
                 if scheme.lower() == "bearer" and cred.strip():
                     token = cred.strip()
             elif name == b"content-type":
-                content_type = value.lower()
+                content_type = value
         if body:
-            if content_type.startswith(b"application/json"):
-                if method in JSON_METHODS:
-                    try:
-                        data = orjson.loads(body)
-                    except orjson.JSONDecodeError:
-                        raise SlackError("invalid_json") from None
-                    if isinstance(data, dict):
-                        args.update({k: _arg_str(v) for k, v in data.items() if v is not None})
-                        args.pop("token", None)
-            else:
-                form = dict(parse_qsl(body.decode("utf-8", "replace"), True))
-                form_token = form.pop("token", None)
-                args.update(form)
-                if token is None and form_token:
-                    token = form_token
+            form = _body_args(content_type, body)
+            form_token = form.pop("token", None)
+            args.update(form)
+            # a JSON body's token is not read: Slack wants it in the Authorization header
+            if token is None and form_token and not content_type.lower().startswith(JSON_TYPE):
+                token = form_token
         return args, token
 
     def _authenticate(self, token: str | None) -> Tenant:
@@ -156,14 +173,14 @@ class SlackApiApp:
         raw = await _read_body(receive)
         token: str | None = None
         try:
-            args, token = self._args(scope, raw, method)
+            args, token = self._args(scope, raw)
             tenant = self._authenticate(token)
             tenant.stats.request(method)
             wait = tenant.limiter.acquire(method)
             if wait is not None:
                 self.stats.ratelimited(method)
                 tenant.stats.ratelimited(method)
-                value = format_retry_after(wait, self.config.fractional_retry_after)
+                value = format_retry_after(wait)
                 headers = JSON_HEADERS + [(b"retry-after", value.encode())]
                 body = orjson.dumps({"ok": False, "error": "ratelimited"})
                 await _respond(send, 429, body, headers)
@@ -200,15 +217,14 @@ class SlackApiApp:
                 return True
             await _respond(send, 500, b"")
             return True
-        # truncated: the would-be answer, cut in half, computed without changing state
+        # truncated: the would-be answer, computed without changing state, cut short
         raw = await _read_body(receive)
         try:
-            args, token = self._args(scope, raw, method)
+            args, token = self._args(scope, raw)
             payload = self._authenticate(token).api.call(method, args, dry_run=True)
         except SlackError as err:
             payload = err.payload()
-        body = orjson.dumps(payload)
-        await _respond(send, 200, body[: max(1, len(body) // 2)])
+        await _cut_short(receive, send, orjson.dumps(payload))
         return True
 
 
@@ -253,6 +269,61 @@ class EmulatorApp:
             await control({**scope, "path": f"{CONTROL_PREFIX}/{rest}"}, receive, send)
         else:
             await self.control(scope, receive, send)
+
+
+JSON_TYPE = b"application/json"
+FORM_TYPES = (b"application/x-www-form-urlencoded", b"text/plain")
+MULTIPART_TYPE = b"multipart/form-data"
+CHARSETS = ("utf-8", "iso-8859-1")
+
+
+def _body_args(content_type: bytes, body: bytes) -> dict[str, str]:
+    """A POST body's arguments by its ``Content-Type``, Slack's four or its errors:
+    ``missing_post_type``, ``invalid_post_type``, ``invalid_charset``, ``invalid_json``,
+    ``json_not_object``, ``invalid_form_data``. ``text/plain`` is read as a form (Slack lists
+    it as valid without saying how it reads it)."""
+    mime, _, params = content_type.decode("latin-1").partition(";")
+    mime_type = mime.strip().lower().encode()
+    if not mime_type:
+        raise SlackError("missing_post_type")
+    charset = "utf-8"
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+            if charset not in CHARSETS:
+                raise SlackError("invalid_charset")
+    if mime_type in FORM_TYPES:
+        return dict(parse_qsl(body.decode(charset, "replace"), True))
+    if mime_type == JSON_TYPE:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise SlackError("invalid_json") from None
+        if not isinstance(data, dict):
+            raise SlackError("json_not_object")
+        return {k: _arg_str(v) for k, v in data.items() if v is not None}
+    if mime_type == MULTIPART_TYPE:
+        return _multipart_args(content_type, body)
+    raise SlackError("invalid_post_type")
+
+
+def _multipart_args(content_type: bytes, body: bytes) -> dict[str, str]:
+    """The fields of a ``multipart/form-data`` body (file parts are not arguments)."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart() or message.defects:
+        raise SlackError("invalid_form_data")
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_filename() is not None:
+            continue
+        payload = part.get_payload(decode=True)
+        charset = part.get_content_charset() or "utf-8"
+        fields[name] = payload.decode(charset, "replace") if isinstance(payload, bytes) else ""
+    return fields
 
 
 def _arg_str(value: object) -> str:

@@ -17,6 +17,8 @@ DEFAULT_SCOPES = (
     "channels:join",
 )
 RATE_LIMIT_PROFILES = ("off", "tiers", "non_marketplace")
+# The last (or only) page's ``response_metadata``: none, ``{}`` or ``{"next_cursor": ""}``.
+LAST_PAGE_METADATA = ("absent", "empty", "present")
 
 
 @dataclass(frozen=True)
@@ -65,15 +67,18 @@ class EmulatorConfig:
     """How the HTTP server behaves: auth, rate limits, paging quirks and faults.
 
     ``time_scale`` is real seconds per Slack second: it shrinks rate-limit windows and
-    ``Retry-After``. ``fractional_retry_after`` sends ``Retry-After`` with millisecond
-    precision instead of Slack's whole seconds (rounded up). ``short_page_probability`` makes
+    ``Retry-After``, which stays whole seconds as Slack's (the scaled wait rounded up, at least
+    1: see ``rate_limits.format_retry_after``). ``short_page_probability`` makes
     pages short although more remain (seeded by ``short_page_seed``). ``strict_limit`` answers
     an over-maximum ``limit`` with ``invalid_limit`` instead of clamping it.
     ``revoked_tokens`` answer ``token_revoked`` (an uninstalled app). ``org_tokens`` act as
     Enterprise Grid org-level tokens: ``users.list`` and ``conversations.list`` need the
     workspace's ``team_id`` (``missing_argument`` without it). ``scope_header`` sends
     the granted scopes in ``x-oauth-scopes`` as Slack does; off, it behaves like a proxy that
-    strips the header.
+    strips the header. ``last_page_metadata`` is what the last (or only) page of a paged
+    answer carries: Slack sends ``{"next_cursor": ""}`` in some answers and omits the key or
+    sends ``{}`` in others (a new channel's history), so ``absent`` (the strictest: a client
+    that reads ``response_metadata["next_cursor"]`` fails on it), ``empty`` or ``present``.
     """
 
     tokens: tuple[str, ...] = (DEFAULT_TOKEN,)
@@ -83,9 +88,9 @@ class EmulatorConfig:
     scope_header: bool = True
     rate_limits: str = "off"
     time_scale: float = 1.0
-    fractional_retry_after: bool = False
     short_page_probability: float = 0.0
     replies_repeat_parent: bool = True
+    last_page_metadata: str = "absent"
     strict_limit: bool = False
     faults: FaultSpec | None = None
     short_page_seed: int = 0
@@ -93,6 +98,8 @@ class EmulatorConfig:
     def __post_init__(self) -> None:
         if self.rate_limits not in RATE_LIMIT_PROFILES:
             raise ValueError(f"rate_limits must be one of {RATE_LIMIT_PROFILES}")
+        if self.last_page_metadata not in LAST_PAGE_METADATA:
+            raise ValueError(f"last_page_metadata must be one of {LAST_PAGE_METADATA}")
         if self.time_scale <= 0:
             raise ValueError("time_scale must be > 0")
         if not 0.0 <= self.short_page_probability <= 1.0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .config import EmulatorConfig
+from .directory import ChannelInfo
 from .pagination import (
     LimitRule,
     SlackError,
@@ -32,7 +33,7 @@ LIMITS: dict[str, LimitRule] = {
     "conversations.members": LimitRule(default=100, maximum=1000),
 }
 NON_MARKETPLACE_LIMIT = LimitRule(default=15, maximum=15)
-JSON_METHODS = frozenset({"conversations.history", "conversations.join", "auth.test"})
+LAST_PAGE: dict[str, dict | None] = {"absent": None, "empty": {}, "present": {"next_cursor": ""}}
 CHANNEL_TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})
 
 
@@ -47,6 +48,7 @@ class SlackApi:
         self.org_level = org_level  # an Enterprise Grid org-level token
         self.scopes = frozenset(config.scopes)
         self.provided = ",".join(config.scopes)
+        self.last_page_metadata = LAST_PAGE[config.last_page_metadata]
         self.handlers: dict[str, Callable[[dict[str, str], bool], dict]] = {
             "auth.test": self.auth_test,
             "users.list": self.users_list,
@@ -55,6 +57,8 @@ class SlackApi:
             "conversations.replies": self.conversations_replies,
             "conversations.join": self.conversations_join,
             "conversations.members": self.conversations_members,
+            "conversations.info": self.conversations_info,
+            "users.info": self.users_info,
         }
 
     def call(self, method: str, args: dict[str, str], dry_run: bool = False) -> dict:
@@ -102,16 +106,29 @@ class SlackApi:
             return limit
         return 1 + (h % (limit - 1))
 
-    def _channel(self, args: dict[str, str], history_scope: bool) -> str:
-        cid = args.get("channel", "")
-        info = self.ws.find_channel(cid) if cid else None
+    def _visible(self, args: dict[str, str]) -> ChannelInfo:
+        """The ``channel`` argument's channel, as the token sees it: a private channel the bot
+        is not in does not exist for it."""
+        info = self.ws.find_channel(args["channel"])
         if info is None or (info.is_private and not info.is_member):
             raise SlackError("channel_not_found")
-        if history_scope:
-            self._need("groups:history" if info.is_private else "channels:history")
-            if not info.is_member:
-                raise SlackError("not_in_channel")
-        return cid
+        return info
+
+    def _readable(self, args: dict[str, str]) -> str:
+        """The channel of a history/replies call: visible, history scope, bot a member."""
+        info = self._visible(args)
+        self._need("groups:history" if info.is_private else "channels:history")
+        if not info.is_member:
+            raise SlackError("not_in_channel")
+        return info.id
+
+    def _page(self, payload: dict, next_cursor: str) -> dict:
+        """A paged answer: the cursor of the next page, or the last page's metadata."""
+        if next_cursor:
+            payload["response_metadata"] = {"next_cursor": next_cursor}
+        elif self.last_page_metadata is not None:
+            payload["response_metadata"] = dict(self.last_page_metadata)
+        return payload
 
     def _window(self, args: dict[str, str]) -> tuple[int, int]:
         """Inclusive microsecond bounds from ``oldest``/``latest``/``inclusive``."""
@@ -162,12 +179,7 @@ class SlackApi:
         if "users:read.email" not in self.scopes:
             members = [_without_email(u) for u in members]
         nxt = encode_cursor("user", users[end]["id"]) if end < len(users) else ""
-        return {
-            "ok": True,
-            "members": members,
-            "cache_ts": int(self.ws.now),
-            "response_metadata": {"next_cursor": nxt},
-        }
+        return self._page({"ok": True, "members": members, "cache_ts": int(self.ws.now)}, nxt)
 
     def conversations_list(self, args: dict[str, str], dry_run: bool) -> dict:
         """Channels of the requested ``types`` (default public), optionally without archived."""
@@ -192,13 +204,14 @@ class SlackApi:
         start = _start_after_cursor(chans, args.get("cursor"), "team")
         end = min(len(chans), start + limit)
         nxt = encode_cursor("team", chans[end]["id"]) if end < len(chans) else ""
-        return {"ok": True, "channels": chans[start:end], "response_metadata": {"next_cursor": nxt}}
+        return self._page({"ok": True, "channels": chans[start:end]}, nxt)
 
     def conversations_history(self, args: dict[str, str], dry_run: bool) -> dict:
         """Top-level messages and broadcasts, newest first, within oldest/latest."""
+        _required(args, "channel")
         if not self.scopes & {"channels:history", "groups:history"}:
             self._need("channels:history")
-        cid = self._channel(args, history_scope=True)
+        cid = self._readable(args)
         limit = self._limit("conversations.history", args)
         lo, hi = self._window(args)
         after = decode_ts_cursor(args.get("cursor"))
@@ -206,25 +219,23 @@ class SlackApi:
             hi = min(hi, after)
         size = self._page_size("conversations.history", limit, args)
         messages, nxt = self.ws.history_page(cid, lo, hi, size)
-        return {
+        payload = {
             "ok": True,
             "messages": messages,
             "has_more": nxt is not None,
             "pin_count": 0,
             "channel_actions_ts": None,
             "channel_actions_count": 0,
-            "response_metadata": {"next_cursor": "" if nxt is None else _ts_cursor(nxt)},
         }
+        return self._page(payload, "" if nxt is None else _ts_cursor(nxt))
 
     def conversations_replies(self, args: dict[str, str], dry_run: bool) -> dict:
         """A thread: parent first, then replies ascending, paged by replies."""
+        _required(args, "channel", "ts")
         if not self.scopes & {"channels:history", "groups:history"}:
             self._need("channels:history")
-        cid = self._channel(args, history_scope=True)
-        ts_raw = args.get("ts", "")
-        if not ts_raw:
-            raise SlackError("invalid_arguments")
-        ts = parse_ts(ts_raw)
+        cid = self._readable(args)
+        ts = parse_ts(args["ts"])
         if ts is None:
             raise SlackError("thread_not_found")
         limit = self._limit("conversations.replies", args)
@@ -240,20 +251,15 @@ class SlackApi:
             )
         except LookupError:
             raise SlackError("thread_not_found") from None
-        return {
-            "ok": True,
-            "messages": messages,
-            "has_more": nxt is not None,
-            "response_metadata": {"next_cursor": "" if nxt is None else _ts_cursor(nxt)},
-        }
+        payload = {"ok": True, "messages": messages, "has_more": nxt is not None}
+        return self._page(payload, "" if nxt is None else _ts_cursor(nxt))
 
     def conversations_join(self, args: dict[str, str], dry_run: bool) -> dict:
         """Join a public channel; already a member -> ok with ``already_in_channel``."""
+        _required(args, "channel")
         self._need("channels:join")
-        cid = args.get("channel", "")
-        info = self.ws.find_channel(cid) if cid else None
-        if info is None or (info.is_private and not info.is_member):
-            raise SlackError("channel_not_found")
+        info = self._visible(args)
+        cid = info.id
         if info.is_private:
             raise SlackError("method_not_supported_for_channel_type")
         if info.is_archived:
@@ -267,10 +273,9 @@ class SlackApi:
 
     def conversations_members(self, args: dict[str, str], dry_run: bool) -> dict:
         """Member user ids of a channel."""
-        cid = args.get("channel", "")
-        info = self.ws.find_channel(cid) if cid else None
-        if info is None or (info.is_private and not info.is_member):
-            raise SlackError("channel_not_found")
+        _required(args, "channel")
+        info = self._visible(args)
+        cid = info.id
         self._need("groups:read" if info.is_private else "channels:read")
         limit = self._page_size(
             "conversations.members", self._limit("conversations.members", args), args
@@ -284,11 +289,38 @@ class SlackApi:
             start = members.index(after)
         end = min(len(members), start + limit)
         nxt = encode_cursor("user", members[end]) if end < len(members) else ""
-        return {
-            "ok": True,
-            "members": members[start:end],
-            "response_metadata": {"next_cursor": nxt},
-        }
+        return self._page({"ok": True, "members": members[start:end]}, nxt)
+
+    def conversations_info(self, args: dict[str, str], dry_run: bool) -> dict:
+        """One channel object; ``num_members`` only with ``include_num_members``."""
+        _required(args, "channel")
+        info = self._visible(args)
+        self._need("groups:read" if info.is_private else "channels:read")
+        channel = self.ws.channel(info.id)
+        if args.get("include_num_members", "") not in _TRUE:
+            del channel["num_members"]
+        return {"ok": True, "channel": channel}
+
+    def users_info(self, args: dict[str, str], dry_run: bool) -> dict:
+        """One user object (deleted users too); its email only with users:read.email."""
+        _required(args, "user")
+        self._need("users:read")
+        uid = args["user"]
+        user = next((u for u in self.ws.user_objects() if u["id"] == uid), None)
+        if user is None:
+            raise SlackError("user_not_found")
+        if "users:read.email" not in self.scopes:
+            user = _without_email(user)
+        return {"ok": True, "user": user}
+
+
+def _required(args: dict[str, str], *names: str) -> None:
+    """Slack's answer to a missing or empty required argument: ``invalid_arguments``, naming
+    each one in ``response_metadata.messages``."""
+    missing = [name for name in names if not args.get(name)]
+    if missing:
+        messages = [f"[ERROR] missing required field: {name}" for name in missing]
+        raise SlackError("invalid_arguments", response_metadata={"messages": messages})
 
 
 def _start_after_cursor(items: list[dict], cursor: str | None, kind: str) -> int:

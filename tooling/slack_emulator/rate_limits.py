@@ -1,11 +1,10 @@
 """Per-method rate limits with Slack's tiers and the 2025 non-Marketplace profile.
 
-Sliding window: a request is allowed when fewer than ``allowance`` requests of the same method
-were accepted in the last window (one minute times ``time_scale``). To absorb arrival jitter,
-entries leave the window half a slot early (slot = window / allowance): a client pacing at
-exactly ``allowance`` per minute is never refused, while a burst gets at most ``allowance`` per
-``window - slot/2`` (about 1% looser than a strict window for Tier 3). Rejected requests do not
-use the allowance.
+Strict sliding window: a request is allowed when fewer than ``allowance`` requests of the same
+method were accepted in the window that ends with it (one minute times ``time_scale``, the
+earlier end open). So no window of that length ever holds more accepted requests than the
+allowance, whatever the arrival pattern: a client must pace at or under the allowance, with a
+margin for its own jitter. Rejected requests do not use the allowance.
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ TIERS: dict[str, int] = {
     "conversations.replies": 50,  # Tier 3
     "conversations.join": 50,  # Tier 3
     "conversations.members": 100,  # Tier 4
+    "conversations.info": 50,  # Tier 3
+    "users.info": 100,  # Tier 4
     "auth.test": 600,  # "special": hundreds per minute
 }
 NON_MARKETPLACE: dict[str, int] = {
@@ -37,14 +38,15 @@ PROFILES: dict[str, dict[str, int]] = {
 }
 
 
-def format_retry_after(seconds: float, fractional: bool) -> str:
-    """``Retry-After`` value: Slack's whole seconds rounded up (at least 1), or milliseconds.
+def format_retry_after(seconds: float) -> str:
+    """``Retry-After`` value: whole seconds as Slack sends them (slack_sdk's retry handler does
+    ``int()`` on it), the wait rounded up, at least 1.
 
-    Whole seconds over-state short scaled waits (0.2 s becomes 1 s) but keep Slack's format;
-    benchmarks with a small ``time_scale`` should use the fractional form.
+    ``seconds`` is the real (scaled) wait: with ``time_scale`` a Slack minute lasts
+    ``60 * time_scale`` real seconds and the header says how many real seconds to wait, so it
+    over-states waits under a second (0.2 s becomes 1 s). A client that honours it waits a
+    little long, never too short.
     """
-    if fractional:
-        return f"{max(math.ceil(seconds * 1000) / 1000, 0.001):.3f}"
     return str(max(1, math.ceil(seconds - 1e-9)))
 
 
@@ -72,16 +74,15 @@ class RateLimiter:
         n = self.allowances.get(method)
         if n is None:
             return None
-        span = self.window - self.window / n / 2
         now = self.clock()
         with self._lock:
             log = self._log.setdefault(method, deque())
-            while log and log[0] <= now - span:
+            while log and log[0] <= now - self.window:
                 log.popleft()
             if len(log) < n:
                 log.append(now)
                 return None
-            return max(log[0] + span - now, 0.0)
+            return self.window - (now - log[0])
 
     def reset(self) -> None:
         """Forget all recorded requests."""

@@ -325,6 +325,11 @@ class Workspace:
         with self.lock:
             return [ch.info.as_api(self.team) for ch in self._channels]
 
+    def channel(self, channel_id: str) -> dict:
+        """One channel object as conversations.list shows it (``KeyError`` if unknown)."""
+        with self.lock:
+            return self._chan(channel_id).info.as_api(self.team)
+
     def users(self) -> list[dict]:
         """Every user object as users.list shows it (emails included)."""
         return copy.deepcopy(self._users)
