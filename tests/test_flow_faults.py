@@ -250,7 +250,7 @@ def test_throttled_flow_is_paced_by_the_allowance(
 ) -> None:
     """The flow passes the tier pacing to the source: 429s stay rare, and the history task
     cannot have finished faster than 50 replies calls a (scaled) minute allow."""
-    scale = 0.01  # one Slack minute = 0.6 s
+    scale = 0.02  # one Slack minute = 1.2 s: the 2 % pacing margin (24 ms) outlasts jitter
     workspace, server = flow_env(THREADED_SPEC, rate_limits="tiers", time_scale=scale)
     monkeypatch.setenv("SOURCES__SLACK__RATE_LIMIT_PROFILE", "tiers")
     monkeypatch.setenv("SOURCES__SLACK__RATE_LIMIT_MINUTE_SECONDS", str(60 * scale))
