@@ -23,7 +23,14 @@ from orchestration.run_settings import DateLike, RunSettings
 from orchestration.summary import publish_summary
 from orchestration.workspaces import workspace_connection
 from orchestration.workspaces.slot import workspace_slot
-from slack_source import RunStats, list_channels, make_client, select_channels, slack_source
+from slack_source import (
+    RunStats,
+    history_resources,
+    list_channels,
+    make_client,
+    select_channels,
+    slack_source,
+)
 
 
 @task(**TRANSIENT_RETRIES)
@@ -67,7 +74,7 @@ def get_channel_history(
     lookback = {} if lookback_days is None else {"lookback_days": lookback_days}
 
     def history(append_into_empty: bool) -> Any:
-        return slack_source(
+        source = slack_source(
             channels=[channel["id"] for channel in channels],
             channel_list=channels,
             start_date=start,
@@ -76,7 +83,8 @@ def get_channel_history(
             append_into_empty=append_into_empty,
             **lookback,
             **workspace_connection(settings),
-        ).with_resources("messages")
+        )
+        return source.with_resources(*history_resources(source))  # messages, reactions, files
 
     loaded = load_messages(make_pipeline(settings, stats), history, settings.append_into_empty)
     return {**loaded, "stats": stats.as_dict()}

@@ -5,6 +5,8 @@ Tables (dataset `slack_data` by default):
 - `messages`: one row per (`channel_id`, `ts`) for top-level messages, thread replies and
   broadcasts alike; `ts` is Slack's string, unchanged; `posted_at` is the timestamp derived from it.
   Nested fields (`blocks`, `reactions`, `files`, `edited`, ...) are JSON columns.
+- `reactions`, `files` (`child_tables`, on by default): one row per (`channel_id`, `ts`, `name`,
+  `user`) and per (`channel_id`, `ts`, `file_id`), from the same payloads (see `child_rows`).
 
 Read top-down: the source builds one paced client, then its resources; the rooms beside it
 hold Slack access (`client`, `settings`), channel access (`channels`), the history window
@@ -23,6 +25,7 @@ from dlt.sources import DltResource
 from .access import SlackAccess, check_access, needed_scopes, require_access
 from .arrow_pages import concat_pages, quiet_arrow_hint_notices, rows_to_table, table_rows
 from .channels import fail_channel, list_channels, name_of, open_history, select_channels
+from .child_rows import child_resources, history_resources
 from .client import RETRYABLE, SlackClient, check_token, make_client
 from .errors import (
     SlackApiError,
@@ -61,6 +64,7 @@ __all__ = [
     "MESSAGES_WRITE_DISPOSITION",
     "slack_source",
     "batched_rows",
+    "history_resources",
     "check_token",
     "make_client",
     "list_channels",
@@ -104,6 +108,7 @@ def slack_source(
     pii_salt: Optional[TSecretStrValue] = None,
     team_id: Optional[str] = None,
     append_into_empty: bool = False,
+    child_tables: bool = True,
 ) -> Sequence[DltResource]:
     """Slack workspace data. Every argument can come from `sources.slack.*` config.
 
@@ -129,6 +134,8 @@ def slack_source(
             are not written (nothing to delete). Same result, since one load emits each
             (`channel_id`, `ts`) once, without the merge writing every message twice (staging
             table, then delete + insert).
+        child_tables: also load `reactions` and `files` from the messages' payloads (no extra
+            call; `slack_source.child_rows`).
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)  # before any request is sent
     run_stats: RunStats = stats if isinstance(stats, RunStats) else RunStats()
@@ -245,4 +252,5 @@ def slack_source(
 
     if pii_mode != "off":  # messages: in `page_table`
         users.add_map(pseudonymize_users(pii_mode, pii_salt))
-    return users, channels_resource, channel_history, messages
+    children = child_resources(messages, append_into_empty) if child_tables else []
+    return users, channels_resource, channel_history, messages, *children

@@ -570,6 +570,24 @@ class Workspace:
                 reactions.append({"name": name, "users": [user], "count": 1})
             ch.reactions[t] = reactions
 
+    def remove_reaction(self, channel_id: str, ts: str, name: str, user: str) -> None:
+        """Remove ``user``'s reaction ``name`` (``ValueError`` ``no_reaction`` if absent); a
+        reaction nobody is left on disappears, as in Slack."""
+        with self.lock:
+            ch = self._chan(channel_id)
+            t = self._existing(ch, ts)
+            # the message as shown: generated reactions, or the overlay's (copied by _render)
+            shown = self._render(ch, t, wire=False).get("reactions", [])
+            if not any(r["name"] == name and user in r["users"] for r in shown):
+                raise ValueError("no_reaction")
+            left = [
+                dict(r, users=[u for u in r["users"] if u != user], count=r["count"] - 1)
+                if r["name"] == name
+                else r
+                for r in shown
+            ]
+            ch.reactions[t] = [r for r in left if r["users"]]
+
     def create_channel(self, name: str, is_private: bool = False, member: bool = True) -> str:
         """Create an empty channel; returns its id."""
         with self.lock:
