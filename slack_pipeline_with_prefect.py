@@ -26,6 +26,7 @@ from orchestration.workspaces import workspace_connection
 from orchestration.workspaces.slot import workspace_slot
 from slack_source import (
     RunStats,
+    directory_resources,
     history_resources,
     list_channels,
     make_client,
@@ -49,14 +50,19 @@ def get_users(settings: RunSettings) -> Dict[str, Any]:
 def get_channels(
     settings: RunSettings, channels: Optional[List[str]], include_private: bool
 ) -> Dict[str, Any]:
-    """Load the channel list and resolve the channels to read (unknown names fail here)."""
+    """Load the channel list and resolve the channels to read (unknown names fail here);
+    with `sources.slack.channel_members` / `user_groups` on, who is in them too."""
     stats = RunStats()
     connection = workspace_connection(settings)
     visible = list_channels(make_client(stats=stats, **connection), include_private)
     selected = select_channels(visible, channels)
-    source = slack_source(channel_list=visible, stats=stats, **connection).with_resources(
-        "channels"
+    source = slack_source(
+        channel_list=visible,
+        channels=[channel["id"] for channel in selected],
+        stats=stats,
+        **connection,
     )
+    source = source.with_resources("channels", *directory_resources(source))
     loaded = load(make_pipeline(settings, stats), source)
     return {**loaded, "stats": stats.as_dict(), "selected": selected}
 

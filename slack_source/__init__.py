@@ -37,6 +37,7 @@ from .errors import (
     SlackTransientError,
 )
 from .history import ChannelHistoryReader, batched_rows, plan_window
+from .members import channel_members_resource, directory_resources, user_group_resources
 from .message_rows import datetime_to_ts
 from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
 from .run_stats import RunStats
@@ -65,6 +66,7 @@ __all__ = [
     "slack_source",
     "batched_rows",
     "history_resources",
+    "directory_resources",
     "check_token",
     "make_client",
     "list_channels",
@@ -109,6 +111,8 @@ def slack_source(
     team_id: Optional[str] = None,
     append_into_empty: bool = False,
     child_tables: bool = True,
+    channel_members: bool = False,
+    user_groups: bool = False,
 ) -> Sequence[DltResource]:
     """Slack workspace data. Every argument can come from `sources.slack.*` config.
 
@@ -136,6 +140,10 @@ def slack_source(
             table, then delete + insert).
         child_tables: also load `reactions` and `files` from the messages' payloads (no extra
             call; `slack_source.child_rows`).
+        channel_members: also load `channel_members` (conversations.members, one call per
+            channel and 1,000 members); off by default: it costs calls (`slack_source.members`).
+        user_groups: also load `user_groups` and `user_group_members` (one usergroups.list call;
+            needs usergroups:read); off by default.
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)  # before any request is sent
     run_stats: RunStats = stats if isinstance(stats, RunStats) else RunStats()
@@ -252,5 +260,14 @@ def slack_source(
 
     if pii_mode != "off":  # messages: in `page_table`
         users.add_map(pseudonymize_users(pii_mode, pii_salt))
-    children = child_resources(messages, append_into_empty) if child_tables else []
-    return users, channels_resource, channel_history, messages, *children
+
+    def member_skipped(channel: Dict[str, Any], error: BaseException) -> None:
+        logger.warning("Slack #%s: members not loaded (%s)", name_of(channel), error)
+
+    extra: List[Any] = child_resources(messages, append_into_empty) if child_tables else []
+    if channel_members:
+        selected = lambda: select_channels(all_channels(), channels)  # noqa: E731
+        extra.append(channel_members_resource(client, selected, member_skipped))
+    if user_groups:
+        extra.extend(user_group_resources(client))
+    return users, channels_resource, channel_history, messages, *extra

@@ -55,6 +55,7 @@ class SlackApi:
             "conversations.replies": self.conversations_replies,
             "conversations.join": self.conversations_join,
             "conversations.members": self.conversations_members,
+            "usergroups.list": self.usergroups_list,
         }
 
     def call(self, method: str, args: dict[str, str], dry_run: bool = False) -> dict:
@@ -289,6 +290,18 @@ class SlackApi:
             "members": members[start:end],
             "response_metadata": {"next_cursor": nxt},
         }
+
+    def usergroups_list(self, args: dict[str, str], dry_run: bool) -> dict:
+        """User groups (not paginated); ``users`` only with ``include_users``, disabled groups
+        only with ``include_disabled``, ``user_count`` only with ``include_count``."""
+        self._need("usergroups:read")
+        groups = self.ws.user_groups(include_disabled=args.get("include_disabled") in _TRUE)
+        for group in groups:
+            if args.get("include_users") not in _TRUE:
+                group.pop("users")
+            if args.get("include_count") not in _TRUE:
+                group.pop("user_count")
+        return {"ok": True, "usergroups": groups}
 
 
 def _start_after_cursor(items: list[dict], cursor: str | None, kind: str) -> int:

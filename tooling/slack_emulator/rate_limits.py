@@ -23,6 +23,7 @@ TIERS: dict[str, int] = {
     "conversations.replies": 50,  # Tier 3
     "conversations.join": 50,  # Tier 3
     "conversations.members": 100,  # Tier 4
+    "usergroups.list": 20,  # Tier 2
     "auth.test": 600,  # "special": hundreds per minute
 }
 NON_MARKETPLACE: dict[str, int] = {
