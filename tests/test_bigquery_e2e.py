@@ -127,6 +127,30 @@ def test_reactions_and_files_follow_their_messages(backfilled, flow) -> None:
         assert sql.endswith("CLUSTER BY `channel_id`")
 
 
+def test_a_missing_reply_is_found_through_the_dataset_and_fetched_again(backfilled, flow):
+    """The thread check (orchestration/reconcile.py) reads BigQuery back through dlt."""
+    workspace, server, bq, summary = backfilled
+    assert summary["incomplete_threads"] == []
+    readable = readable_channel_ids(workspace)
+    channel = sorted(readable)[0]
+    thread = thread_with_age(workspace, channel, 2)
+    replies = [
+        m["ts"]
+        for m in workspace.ground_truth(channel)
+        if m.get("thread_ts") == thread and m["ts"] != thread and not m.get("subtype")
+    ]
+    count = truth_messages(workspace, {channel})[(channel, thread)]["reply_count"]
+    bq.query(
+        f"DELETE FROM {bq.table('messages')} WHERE channel_id = '{channel}' AND ts = '{replies[0]}'"
+    )
+    found = flow()["incomplete_threads"]
+    assert found == [{"channel": channel, "thread": thread, "expected": count, "loaded": count - 1}]
+    server.reset_stats()
+    assert flow()["incomplete_threads"] == []
+    assert server.request_counts()["conversations.replies"] == 1
+    assert bq_messages(bq) == truth_messages(workspace, readable)
+
+
 def test_staging_dataset_is_emptied_after_the_load(backfilled, flow) -> None:
     """`[load] truncate_staging_dataset = true` in .dlt/config.toml: merges leave no rows behind.
     (The backfill appended its messages into the empty table; the daily run merges them.)"""
