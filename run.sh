@@ -87,6 +87,7 @@ case "${1:-demo}" in
   alerts) shift; exec "$PY" -m orchestration.automations apply "$@" ;;
   workspaces) shift; exec "$PY" slack_workspaces_with_prefect.py "$@" ;;
   python) shift; exec "$PY" "$@" ;;
+  reconcile) shift; exec "$PY" slack_pipeline_with_prefect.py reconcile "$@" ;;
   import-export) shift; prepare_prefect_home; exec "$PY" slack_pipeline_with_prefect.py import-export "$@" ;;
   *)     prepare_prefect_home; exec "$PY" slack_pipeline_with_prefect.py "$@" ;;
 esac

@@ -18,12 +18,21 @@ from prefect import flow, get_run_logger, task
 from orchestration.failures import TRANSIENT_RETRIES, failed_run
 from orchestration.loading import load, load_messages, make_pipeline
 from orchestration.prepare import prepare_run
+from orchestration.reconcile import reconcile_threads
 from orchestration.run_logs import attach_dlt_logs, flush_run_logs
 from orchestration.run_settings import DateLike, RunSettings
 from orchestration.summary import publish_summary
 from orchestration.workspaces import workspace_connection
 from orchestration.workspaces.slot import workspace_slot
-from slack_source import RunStats, list_channels, make_client, select_channels, slack_source
+from slack_source import (
+    RunStats,
+    directory_resources,
+    history_resources,
+    list_channels,
+    make_client,
+    select_channels,
+    slack_source,
+)
 
 
 @task(**TRANSIENT_RETRIES)
@@ -41,14 +50,19 @@ def get_users(settings: RunSettings) -> Dict[str, Any]:
 def get_channels(
     settings: RunSettings, channels: Optional[List[str]], include_private: bool
 ) -> Dict[str, Any]:
-    """Load the channel list and resolve the channels to read (unknown names fail here)."""
+    """Load the channel list and resolve the channels to read (unknown names fail here);
+    with `sources.slack.channel_members` / `user_groups` on, who is in them too."""
     stats = RunStats()
     connection = workspace_connection(settings)
     visible = list_channels(make_client(stats=stats, **connection), include_private)
     selected = select_channels(visible, channels)
-    source = slack_source(channel_list=visible, stats=stats, **connection).with_resources(
-        "channels"
+    source = slack_source(
+        channel_list=visible,
+        channels=[channel["id"] for channel in selected],
+        stats=stats,
+        **connection,
     )
+    source = source.with_resources("channels", *directory_resources(source))
     loaded = load(make_pipeline(settings, stats), source)
     return {**loaded, "stats": stats.as_dict(), "selected": selected}
 
@@ -67,7 +81,7 @@ def get_channel_history(
     lookback = {} if lookback_days is None else {"lookback_days": lookback_days}
 
     def history(append_into_empty: bool) -> Any:
-        return slack_source(
+        source = slack_source(
             channels=[channel["id"] for channel in channels],
             channel_list=channels,
             start_date=start,
@@ -76,9 +90,27 @@ def get_channel_history(
             append_into_empty=append_into_empty,
             **lookback,
             **workspace_connection(settings),
-        ).with_resources("messages")
+        )
+        return source.with_resources(*history_resources(source))  # messages, reactions, files
 
-    loaded = load_messages(make_pipeline(settings, stats), history, settings.append_into_empty)
+    def check_threads(pipeline: Any) -> Dict[str, Any]:
+        """Every tracked thread of these channels against the replies loaded (a mismatch is
+        fetched again by the next run: orchestration/reconcile.py)."""
+        incomplete = reconcile_threads(pipeline, [channel["id"] for channel in channels])
+        for thread in incomplete:
+            get_run_logger().warning(
+                "Incomplete thread %s in %s: %d replies expected, %d loaded; the next run"
+                " fetches it again",
+                thread["thread"],
+                stats.channel_names.get(thread["channel"], thread["channel"]),
+                thread["expected"],
+                thread["loaded"],
+            )
+        return {"incomplete_threads": incomplete}
+
+    loaded = load_messages(
+        make_pipeline(settings, stats), history, settings.append_into_empty, after=check_threads
+    )
     return {**loaded, "stats": stats.as_dict()}
 
 

@@ -1,10 +1,12 @@
 """BigQuery table layout for the Slack source: partitioning and clustering hints.
 
 `messages` is partitioned by day on `posted_at` (queries filtered by date scan only the days
-they need) and clustered by `channel_id`; `users` and `channels` are clustered by `id`, the
-merge key. The hints only matter when the table is created: BigQuery cannot re-partition an
-existing table, so a dataset loaded before this layout keeps its old layout until the tables
-are dropped and reloaded (`--refresh drop_sources` or `pipeline.run(..., refresh=...)`).
+they need) and clustered by `channel_id`; so are `reactions` and `files`, which carry their
+message's `posted_at` and are merged per (`channel_id`, `ts`): the merge's delete reads the
+clustered column. `users` and `channels` are clustered by `id`, the merge key. The hints only
+matter when the table is created: BigQuery cannot re-partition an existing table, so a dataset
+loaded before this layout keeps its old layout until the tables are dropped and reloaded
+(`--refresh drop_sources` or `pipeline.run(..., refresh=...)`).
 Other destinations ignore the `x-bigquery-*` hints.
 
 BigQuery also cannot load JSON columns from parquet, which is what dlt writes for the Arrow
@@ -19,6 +21,7 @@ import pyarrow as pa
 from dlt.destinations.adapters import bigquery_adapter
 from dlt.extract.source import DltSource
 
+from slack_source.child_rows import CHILD_TABLES
 from slack_source.settings import MESSAGE_JSON_COLUMNS
 
 MESSAGES_PARTITION_COLUMN = "posted_at"
@@ -36,6 +39,14 @@ def apply_bigquery_layout(source: DltSource) -> DltSource:
             partition=MESSAGES_PARTITION_COLUMN,
             cluster=list(MESSAGES_CLUSTER_COLUMNS),
         )
+    for name in CHILD_TABLES:  # Arrow pages too: rows, like messages', for the same loader
+        if name in resources:
+            resources[name].add_map(arrow_page_as_rows)
+            bigquery_adapter(
+                resources[name],
+                partition=MESSAGES_PARTITION_COLUMN,
+                cluster=list(MESSAGES_CLUSTER_COLUMNS),
+            )
     for name in ID_CLUSTERED_TABLES:
         if name in resources:
             bigquery_adapter(resources[name], cluster=["id"])

@@ -1,5 +1,5 @@
 """Command line of `slack_pipeline_with_prefect.py`: serve (default), run, check,
-import-export.
+import-export, reconcile.
 
 Bad input (a bad, revoked or under-scoped token included) ends in one line on stderr and exit
 code 2, before anything is written; a failed run ends in one line naming the cause and exit 1.
@@ -16,7 +16,12 @@ from slack_source import RETRYABLE, SlackApiError, SlackConfigError
 from .failures import causes, root_slack_error
 from .prepare import prepare_import, prepare_run
 from .run_logs import set_verbose
-from .run_settings import load_run_settings, source_settings, validate_token
+from .run_settings import (
+    load_run_settings,
+    source_settings,
+    validate_destination_credentials,
+    validate_token,
+)
 from .workspaces import for_workspace
 
 EXIT_BAD_INPUT = 2
@@ -57,9 +62,13 @@ def parse_command_line(argv: Optional[List[str]] = None) -> Command:
         type=float,
         help="re-read at least this many days (default: sources.slack.lookback_days)",
     )
+    reconcile = sub.add_parser(
+        "reconcile", help="check every thread's replies in the warehouse (exit 1: some missing)"
+    )
+    reconcile.add_argument("--workspace", help="one of slack_pipeline.workspace_names")
     importer = sub.add_parser("import-export", help="backfill from a Slack export ZIP")
     importer.add_argument("path", help="the export ZIP (Workspace settings > Import/Export Data)")
-    for p in (serve, run, check, importer):
+    for p in (serve, run, check, reconcile, importer):
         add_verbose(p)
     return command_of(parser.parse_args(argv))
 
@@ -188,6 +197,25 @@ def run_check(command: Command) -> None:
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+def run_reconcile(command: Command) -> None:
+    """`reconcile`: each thread parent's `reply_count` against the replies the dataset holds
+    (orchestration/reconcile.py); no Slack call. Exit 0 when every thread adds up, 1 when some
+    do not (they are listed, and the daily run fetches the tracked ones again)."""
+    from .loading import make_pipeline
+    from .reconcile import reconcile_dataset
+
+    with exit_on_bad_input():
+        settings = for_workspace(load_run_settings(), command.workspace)
+        validate_destination_credentials(settings)
+    lines = reconcile_dataset(make_pipeline(settings))
+    if not lines:
+        print(f"Dataset {settings.dataset_name}: every thread adds up")
+        return
+    print(f"Dataset {settings.dataset_name}: {len(lines)} incomplete thread(s)")
+    print("\n".join(lines))
+    raise SystemExit(EXIT_RUN_FAILED)
+
+
 def run_import(flow: Callable[..., Any], command: Command) -> Any:
     """`import-export PATH`: the export's layout and the destination are checked before the flow
     starts; a malformed day file found while loading is bad input too (exit 2, nothing written).
@@ -212,5 +240,7 @@ def main(daily_flow: Callable[..., Any]) -> None:
         daily_flow.serve("slack_pipeline", cron="0 0 * * *", limit=1)
     elif command.name == "run":
         run_once(daily_flow, command)
+    elif command.name == "reconcile":
+        run_reconcile(command)
     else:
         run_check(command)

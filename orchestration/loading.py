@@ -169,15 +169,23 @@ def load(pipeline: dlt.Pipeline, source: DltSource) -> Dict[str, Any]:
 
 
 def load_messages(
-    pipeline: dlt.Pipeline, build: Callable[[bool], DltSource], append_into_empty: bool
+    pipeline: dlt.Pipeline,
+    build: Callable[[bool], DltSource],
+    append_into_empty: bool,
+    after: Optional[Callable[[dlt.Pipeline], Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """`load` for a source of `messages`, built by `build(append_into_empty)`: into an empty
     table (a first backfill) it appends instead of merging when `append_into_empty`. Decided
-    after a killed run's packages are finished, since those may write rows."""
+    after a killed run's packages are finished, since those may write rows. `after(pipeline)`
+    runs once the load is done, still holding the load lock (it may commit state: the thread
+    check of orchestration/reconcile.py); what it returns is added to the result."""
     with _LOAD_LOCK:
         recovered = finish_pending(pipeline)
         into_empty = append_into_empty and not has_messages(pipeline)
-        return _run(pipeline, build(into_empty), recovered)
+        result = _run(pipeline, build(into_empty), recovered)
+        if after is not None:
+            result.update(after(pipeline))
+        return result
 
 
 def _run(pipeline: dlt.Pipeline, source: DltSource, recovered: List[str]) -> Dict[str, Any]:

@@ -95,9 +95,11 @@ def preflight(settings: RunSettings, include_private: bool) -> SlackAccess:
     needs. Raises `SlackAuthError` (its hint naming where the token is set) or
     `SlackScopeError`. Few attempts: one cheap call, and Slack being down shows in seconds."""
     client = make_client(max_attempts=PREFLIGHT_ATTEMPTS, **workspace_connection(settings))
-    join = source_settings().join_public_channels
+    source = source_settings()
     try:
-        return require_access(check_access(client, include_private, join))
+        return require_access(
+            check_access(client, include_private, source.join_public_channels, source.user_groups)
+        )
     except SlackAuthError as error:
         where = token_setting(settings)
         if where is None:

@@ -26,6 +26,7 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         "channel_names": {},
         "joined_channels": [],
         "recovered_packages": [],
+        "incomplete_threads": [],
         "threads_refreshed": 0,
         "seconds_waited_for_limits": 0.0,
     }
@@ -41,6 +42,7 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         merged["channel_names"].update(stats.get("channel_names", {}))
         merged["joined_channels"].extend(stats.get("joined_channels", []))
         merged["recovered_packages"].extend(result.get("recovered_packages", []))
+        merged["incomplete_threads"].extend(result.get("incomplete_threads", []))
         merged["threads_refreshed"] += stats.get("threads_refreshed", 0)
         merged["seconds_waited_for_limits"] += stats.get("seconds_waited_for_limits", 0.0)
     summary = {key: dict(v) if isinstance(v, Counter) else v for key, v in merged.items()}
@@ -78,12 +80,34 @@ def summary_markdown(summary: Dict[str, Any], title: str = "Slack load") -> str:
         + (", ".join(f"#{c} ({why})" for c, why in sorted(failed.items())) or "none")
         + "  "
     )
+    lines += incomplete_threads_markdown(summary)
     recovered = summary["recovered_packages"]
     lines.append(
         "Finished for an earlier, interrupted run: "
         + (f"{len(recovered)} load package(s) ({', '.join(recovered)})" if recovered else "none")
     )
     return "\n".join(lines)
+
+
+def incomplete_threads_markdown(summary: Dict[str, Any]) -> List[str]:
+    """The threads whose replies did not add up after the load (orchestration/reconcile.py)."""
+    incomplete = summary.get("incomplete_threads") or []
+    if not incomplete:
+        return ["Incomplete threads: none  "]
+    names = summary.get("channel_names", {})
+    lines = [
+        "",
+        f"Incomplete threads (fetched again by the next run): {len(incomplete)}",
+        "",
+        "| channel | thread | expected | loaded |",
+        "|---|---|---|---|",
+    ]
+    for t in incomplete:
+        channel = (
+            f"#{names[t['channel']]} ({t['channel']})" if t["channel"] in names else t["channel"]
+        )
+        lines.append(f"| {channel} | {t['thread']} | {t['expected']} | {t['loaded']} |")
+    return lines + [""]
 
 
 COUNTS_KEY = "slack-load-counts"
@@ -121,6 +145,12 @@ def publish_summary(
         logger.warning(
             "Skipped channels (not loaded): %s",
             ", ".join(f"#{c} ({why})" for c, why in sorted(summary["skipped_channels"].items())),
+        )
+    if summary["incomplete_threads"]:
+        logger.warning(
+            "%d incomplete thread(s), fetched again by the next run: %s",
+            len(summary["incomplete_threads"]),
+            ", ".join(f"{t['channel']}/{t['thread']}" for t in summary["incomplete_threads"]),
         )
     create_markdown_artifact(
         key=artifact_key,

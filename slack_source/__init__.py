@@ -5,6 +5,8 @@ Tables (dataset `slack_data` by default):
 - `messages`: one row per (`channel_id`, `ts`) for top-level messages, thread replies and
   broadcasts alike; `ts` is Slack's string, unchanged; `posted_at` is the timestamp derived from it.
   Nested fields (`blocks`, `reactions`, `files`, `edited`, ...) are JSON columns.
+- `reactions`, `files` (`child_tables`, on by default): one row per (`channel_id`, `ts`, `name`,
+  `user`) and per (`channel_id`, `ts`, `file_id`), from the same payloads (see `child_rows`).
 
 Read top-down: the source builds one paced client, then its resources; the rooms beside it
 hold Slack access (`client`, `settings`), channel access (`channels`), the history window
@@ -23,6 +25,7 @@ from dlt.sources import DltResource
 from .access import SlackAccess, check_access, needed_scopes, require_access
 from .arrow_pages import concat_pages, quiet_arrow_hint_notices, rows_to_table, table_rows
 from .channels import fail_channel, list_channels, name_of, open_history, select_channels
+from .child_rows import child_resources, history_resources
 from .client import RETRYABLE, SlackClient, check_token, make_client
 from .errors import (
     SlackApiError,
@@ -34,6 +37,7 @@ from .errors import (
     SlackTransientError,
 )
 from .history import ChannelHistoryReader, batched_rows, plan_window
+from .members import channel_members_resource, directory_resources, user_group_resources
 from .message_rows import datetime_to_ts
 from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
 from .run_stats import RunStats
@@ -61,6 +65,8 @@ __all__ = [
     "MESSAGES_WRITE_DISPOSITION",
     "slack_source",
     "batched_rows",
+    "history_resources",
+    "directory_resources",
     "check_token",
     "make_client",
     "list_channels",
@@ -104,6 +110,9 @@ def slack_source(
     pii_salt: Optional[TSecretStrValue] = None,
     team_id: Optional[str] = None,
     append_into_empty: bool = False,
+    child_tables: bool = True,
+    channel_members: bool = False,
+    user_groups: bool = False,
 ) -> Sequence[DltResource]:
     """Slack workspace data. Every argument can come from `sources.slack.*` config.
 
@@ -129,6 +138,12 @@ def slack_source(
             are not written (nothing to delete). Same result, since one load emits each
             (`channel_id`, `ts`) once, without the merge writing every message twice (staging
             table, then delete + insert).
+        child_tables: also load `reactions` and `files` from the messages' payloads (no extra
+            call; `slack_source.child_rows`).
+        channel_members: also load `channel_members` (conversations.members, one call per
+            channel and 1,000 members); off by default: it costs calls (`slack_source.members`).
+        user_groups: also load `user_groups` and `user_group_members` (one usergroups.list call;
+            needs usergroups:read); off by default.
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)  # before any request is sent
     run_stats: RunStats = stats if isinstance(stats, RunStats) else RunStats()
@@ -245,4 +260,14 @@ def slack_source(
 
     if pii_mode != "off":  # messages: in `page_table`
         users.add_map(pseudonymize_users(pii_mode, pii_salt))
-    return users, channels_resource, channel_history, messages
+
+    def member_skipped(channel: Dict[str, Any], error: BaseException) -> None:
+        logger.warning("Slack #%s: members not loaded (%s)", name_of(channel), error)
+
+    extra: List[Any] = child_resources(messages, append_into_empty) if child_tables else []
+    if channel_members:
+        selected = lambda: select_channels(all_channels(), channels)  # noqa: E731
+        extra.append(channel_members_resource(client, selected, member_skipped))
+    if user_groups:
+        extra.extend(user_group_resources(client))
+    return users, channels_resource, channel_history, messages, *extra

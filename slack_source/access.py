@@ -22,14 +22,19 @@ PRIVATE_SCOPES: Dict[str, str] = {
     "groups:history": "history and replies of private channels, include_private",
 }
 JOIN_SCOPES: Dict[str, str] = {"channels:join": "conversations.join, join_public_channels"}
+USER_GROUP_SCOPES: Dict[str, str] = {"usergroups:read": "usergroups.list, user_groups"}
 OPTIONAL_SCOPES: Dict[str, str] = {
     "users:read.email": "users' email addresses, loaded empty without it",
 }
 
 
-def needed_scopes(include_private: bool, join_public_channels: bool) -> Dict[str, str]:
+def needed_scopes(
+    include_private: bool, join_public_channels: bool, user_groups: bool = False
+) -> Dict[str, str]:
     """The scopes this run's settings need, each with the call that needs it."""
     needed = dict(BASE_SCOPES)
+    if user_groups:
+        needed.update(USER_GROUP_SCOPES)
     if include_private:
         needed.update(PRIVATE_SCOPES)
     if join_public_channels:
@@ -65,13 +70,16 @@ class SlackAccess:
 
 
 def check_access(
-    client: SlackClient, include_private: bool = False, join_public_channels: bool = False
+    client: SlackClient,
+    include_private: bool = False,
+    join_public_channels: bool = False,
+    user_groups: bool = False,
 ) -> SlackAccess:
     """Call `auth.test` (bad, revoked or expired tokens raise `SlackAuthError` here) and compare
     the granted scopes with the needed ones; nothing is raised for missing scopes."""
     payload: Dict[str, Any] = client.call("auth.test")
     granted = client.granted_scopes
-    needed = needed_scopes(include_private, join_public_channels)
+    needed = needed_scopes(include_private, join_public_channels, user_groups)
     missing: Tuple[str, ...] = ()
     missing_optional: Tuple[str, ...] = ()
     if granted is not None:

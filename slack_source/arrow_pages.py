@@ -18,6 +18,15 @@ import pyarrow as pa
 
 from .message_rows import ts_micros
 
+try:
+    # pyarrow imports pandas lazily, from the first `pa.array` on whichever thread builds a page,
+    # while dlt tests other resources' items against the half-imported `sys.modules["pandas"]`
+    # on its own thread ("partially initialized module 'pandas'", a failed extract): import it
+    # once, here, before any thread starts.
+    import pandas  # noqa: F401
+except ImportError:  # pragma: no cover - pandas is optional for pyarrow
+    pass
+
 Row = Dict[str, Any]
 
 TIMESTAMP_UTC = pa.timestamp("us", tz="UTC")

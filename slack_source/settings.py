@@ -37,7 +37,9 @@ SLACK_METHODS: Dict[str, SlackMethod] = {
     "conversations.history": SlackMethod("messages", 999, 50, 1, 15),
     "conversations.replies": SlackMethod("messages", 999, 50, 1, 15),  # "specify under 1000"
     "conversations.join": SlackMethod(data_key=None, page_size=None, per_minute=50),
-    "conversations.members": SlackMethod("members", 1000, 100),
+    "conversations.members": SlackMethod("members", 1000, 100),  # Tier 4
+    # Tier 2, not paginated; `team_id` names the workspace for an org-level token
+    "usergroups.list": SlackMethod("usergroups", None, 20, team_scoped=True),
 }
 
 # `tiers`: an internal or Marketplace app; `non_marketplace`: Slack's 2025 limits; `off`: no

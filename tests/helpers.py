@@ -201,6 +201,41 @@ def truth_messages(workspace: Workspace, channel_ids: Optional[set] = None) -> D
     return truth
 
 
+def truth_reactions(workspace: Workspace, channel_ids: set) -> set:
+    """(channel_id, ts, reaction name, user) of every reaction on a message in `channel_ids`."""
+    return {
+        (m["channel_id"], m["ts"], r["name"], user)
+        for m in workspace.ground_truth()
+        if m["channel_id"] in channel_ids
+        for r in m.get("reactions") or ()
+        for user in r["users"]
+    }
+
+
+def truth_files(workspace: Workspace, channel_ids: set) -> set:
+    """(channel_id, ts, file id, name, mimetype, size) of every file on a message there."""
+    return {
+        (m["channel_id"], m["ts"], f["id"], f["name"], f["mimetype"], f["size"])
+        for m in workspace.ground_truth()
+        if m["channel_id"] in channel_ids
+        for f in m.get("files") or ()
+    }
+
+
+def loaded_reactions(pipeline_or_path: Any) -> set:
+    sql = f'SELECT channel_id, ts, name, "user" FROM {DATASET}.reactions'
+    rows = query(pipeline_or_path, sql)
+    assert len(rows) == len(set(rows)), "one row per (channel_id, ts, name, user)"
+    return set(rows)
+
+
+def loaded_files(pipeline_or_path: Any) -> set:
+    sql = f"SELECT channel_id, ts, file_id, name, mimetype, size FROM {DATASET}.files"
+    rows = query(pipeline_or_path, sql)
+    assert len(rows) == len(set(rows)), "one row per (channel_id, ts, file_id)"
+    return set(rows)
+
+
 def readable_channel_ids(workspace: Workspace, include_private: bool = False) -> set:
     """Channels the bot can read without joining."""
     return {

@@ -20,7 +20,9 @@ from tests.helpers import (
     pipeline_cli,
     readable_channel_ids,
     thread_with_age,
+    truth_files,
     truth_messages,
+    truth_reactions,
 )
 from tooling.slack_emulator import EmulatorServer, Workspace
 
@@ -87,6 +89,66 @@ def test_create_table_carries_partition_and_cluster(backfilled) -> None:
         sql = bq.create_table_sql(table)
         assert "PARTITION BY" not in sql
         assert sql.endswith("CLUSTER BY `id`")
+
+
+def test_reactions_and_files_follow_their_messages(backfilled, flow) -> None:
+    """The child tables on BigQuery: the ground truth after the backfill (appended) and after
+    a daily run (merged) in which a message lost its reactions; partitioned like messages."""
+    workspace, _, bq, _ = backfilled
+    readable = readable_channel_ids(workspace)
+
+    def loaded() -> Tuple[set, set]:
+        reactions = bq.query(f"SELECT channel_id, ts, name, user FROM {bq.table('reactions')}")
+        files = bq.query(
+            f"SELECT channel_id, ts, file_id, name, mimetype, size FROM {bq.table('files')}"
+        )
+        return set(reactions), set(files)
+
+    assert loaded() == (truth_reactions(workspace, readable), truth_files(workspace, readable))
+    channel = sorted(readable)[0]
+    message = next(
+        m
+        for m in reversed(list(workspace.ground_truth(channel)))
+        if m.get("reactions") and not m.get("thread_ts")
+    )
+    for reaction in message["reactions"]:
+        for user in reaction["users"]:
+            workspace.remove_reaction(channel, message["ts"], reaction["name"], user)
+    flow()
+    reactions, files = loaded()
+    assert not {r for r in reactions if r[:2] == (channel, message["ts"])}
+    assert (reactions, files) == (
+        truth_reactions(workspace, readable),
+        truth_files(workspace, readable),
+    )
+    for table in ("reactions", "files"):
+        sql = bq.create_table_sql(table)
+        assert "\nPARTITION BY DATE(`posted_at`)" in sql
+        assert sql.endswith("CLUSTER BY `channel_id`")
+
+
+def test_a_missing_reply_is_found_through_the_dataset_and_fetched_again(backfilled, flow):
+    """The thread check (orchestration/reconcile.py) reads BigQuery back through dlt."""
+    workspace, server, bq, summary = backfilled
+    assert summary["incomplete_threads"] == []
+    readable = readable_channel_ids(workspace)
+    channel = sorted(readable)[0]
+    thread = thread_with_age(workspace, channel, 2)
+    replies = [
+        m["ts"]
+        for m in workspace.ground_truth(channel)
+        if m.get("thread_ts") == thread and m["ts"] != thread and not m.get("subtype")
+    ]
+    count = truth_messages(workspace, {channel})[(channel, thread)]["reply_count"]
+    bq.query(
+        f"DELETE FROM {bq.table('messages')} WHERE channel_id = '{channel}' AND ts = '{replies[0]}'"
+    )
+    found = flow()["incomplete_threads"]
+    assert found == [{"channel": channel, "thread": thread, "expected": count, "loaded": count - 1}]
+    server.reset_stats()
+    assert flow()["incomplete_threads"] == []
+    assert server.request_counts()["conversations.replies"] == 1
+    assert bq_messages(bq) == truth_messages(workspace, readable)
 
 
 def test_staging_dataset_is_emptied_after_the_load(backfilled, flow) -> None:

@@ -30,8 +30,9 @@ def test_flow_backfill_loads_workspace_and_reports_summary(flow, slack_env):
         duckdb_path(),
         f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{DATASET}'",
     )
-    # nested fields are JSON columns: the three tables and dlt's own, no child tables
-    assert {t for (t,) in tables if not t.startswith("_dlt")} == {"users", "channels", "messages"}
+    # nested fields are JSON columns: no dlt child tables; reactions and files are our own
+    expected = {"users", "channels", "messages", "reactions", "files"}
+    assert {t for (t,) in tables if not t.startswith("_dlt")} == expected
     assert summary["rows_loaded"]["users"] == len(workspace.users())
     assert summary["rows_loaded"]["messages"] == len(truth_messages(workspace, readable))
     assert summary["api_calls"]["users.list"] == 1

@@ -30,6 +30,7 @@ from dlt.sources import DltResource
 
 from .. import MESSAGES_WRITE_DISPOSITION
 from ..arrow_pages import quiet_arrow_hint_notices
+from ..child_rows import child_resources
 from ..pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
 from ..run_stats import RunStats
 from ..settings import (
@@ -83,8 +84,10 @@ def import_export_source(
     pii_salt: Optional[TSecretStrValue] = None,
     stats: Optional[Any] = None,
     append_into_empty: bool = False,
+    child_tables: bool = True,
 ) -> Sequence[DltResource]:
-    """Users, channels and messages of a Slack export ZIP at `path`.
+    """Users, channels and messages of a Slack export ZIP at `path` (and, with `child_tables`,
+    the `reactions` and `files` the messages carry, as the API source loads them).
 
     Args:
         layout: the result of `open_export(path)` when the caller validated it already.
@@ -97,6 +100,7 @@ def import_export_source(
         append_into_empty: the destination has no `messages` row yet (the caller checked): the
             rows are appended instead of merged. Same result, since an import's rows are unique
             (`_unique`), without writing every message twice (staging table, then merge).
+        child_tables: `sources.slack.child_tables`, as for the API source.
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)
     check_lookback(lookback_days, max_lookback_days)
@@ -159,7 +163,8 @@ def import_export_source(
 
     if pii_mode != "off":
         users_resource.add_map(pseudonymize_users(pii_mode, pii_salt))
-    return users_resource, channels_resource, messages
+    children = child_resources(messages, append_into_empty) if child_tables else []
+    return users_resource, channels_resource, messages, *children
 
 
 def _column(table: pa.Table, name: str) -> List[Any]:

@@ -59,6 +59,7 @@ class SlackApi:
             "conversations.members": self.conversations_members,
             "conversations.info": self.conversations_info,
             "users.info": self.users_info,
+            "usergroups.list": self.usergroups_list,
         }
 
     def call(self, method: str, args: dict[str, str], dry_run: bool = False) -> dict:
@@ -312,6 +313,18 @@ class SlackApi:
         if "users:read.email" not in self.scopes:
             user = _without_email(user)
         return {"ok": True, "user": user}
+
+    def usergroups_list(self, args: dict[str, str], dry_run: bool) -> dict:
+        """User groups (not paginated); ``users`` only with ``include_users``, disabled groups
+        only with ``include_disabled``, ``user_count`` only with ``include_count``."""
+        self._need("usergroups:read")
+        groups = self.ws.user_groups(include_disabled=args.get("include_disabled") in _TRUE)
+        for group in groups:
+            if args.get("include_users") not in _TRUE:
+                group.pop("users")
+            if args.get("include_count") not in _TRUE:
+                group.pop("user_count")
+        return {"ok": True, "usergroups": groups}
 
 
 def _required(args: dict[str, str], *names: str) -> None:

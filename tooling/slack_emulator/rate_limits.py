@@ -24,6 +24,7 @@ TIERS: dict[str, int] = {
     "conversations.members": 100,  # Tier 4
     "conversations.info": 50,  # Tier 3
     "users.info": 100,  # Tier 4
+    "usergroups.list": 20,  # Tier 2
     "auth.test": 600,  # "special": hundreds per minute
 }
 NON_MARKETPLACE: dict[str, int] = {

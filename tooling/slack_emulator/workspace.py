@@ -354,6 +354,57 @@ class Workspace:
             self._users.append(user)
             return uid
 
+    def leave_channel(self, channel_id: str, user_id: str) -> None:
+        """A member leaves a channel (conversations.members no longer lists them)."""
+        with self.lock:
+            self._chan(channel_id).info.members.remove(user_id)
+
+    def user_groups(self, include_disabled: bool = True) -> list[dict]:
+        """User groups as usergroups.list shows them with ``include_users`` (a copy): two
+        enabled groups over the humans, one disabled; made on first use, then mutable."""
+        with self.lock:
+            if not hasattr(self, "_groups"):
+                humans = [u["id"] for u in self._users[: self.spec.users] if not u["deleted"]]
+                halves = (humans[: len(humans) // 2], humans[len(humans) // 2 :], humans[:1])
+                self._groups = [
+                    self._user_group(k, handle, users, disabled=k == 2)
+                    for k, (handle, users) in enumerate(
+                        zip(("eng", "support", "old-team"), halves, strict=True)
+                    )
+                ]
+            groups = [g for g in self._groups if include_disabled or not g["date_delete"]]
+            return copy.deepcopy(groups)
+
+    def _user_group(self, k: int, handle: str, users: list[str], disabled: bool) -> dict:
+        created = int(self.now) - 86400 * (30 + k)
+        return {
+            "id": slack_id("S", hash_of(self.spec.seed, 400, k)),
+            "team_id": self.team.id,
+            "is_usergroup": True,
+            "name": handle.replace("-", " ").title(),
+            "description": f"The {handle} team",
+            "handle": handle,
+            "is_external": False,
+            "date_create": created,
+            "date_update": created,
+            "date_delete": created + 86400 if disabled else 0,
+            "auto_type": None,
+            "created_by": self._default_user,
+            "updated_by": self._default_user,
+            "deleted_by": self._default_user if disabled else None,
+            "prefs": {"channels": [], "groups": []},
+            "users": list(users),
+            "user_count": len(users),
+        }
+
+    def set_user_group_users(self, group_id: str, users: list[str]) -> None:
+        """Replace a group's members (usergroups.users.update)."""
+        with self.lock:
+            self.user_groups()
+            group = next(g for g in self._groups if g["id"] == group_id)
+            group["users"] = list(users)
+            group["user_count"] = len(users)
+
     def user_objects(self) -> list[dict]:
         """The shared user dicts (read-only; for the HTTP layer, which copies what it changes)."""
         return self._users
@@ -574,6 +625,24 @@ class Workspace:
             else:
                 reactions.append({"name": name, "users": [user], "count": 1})
             ch.reactions[t] = reactions
+
+    def remove_reaction(self, channel_id: str, ts: str, name: str, user: str) -> None:
+        """Remove ``user``'s reaction ``name`` (``ValueError`` ``no_reaction`` if absent); a
+        reaction nobody is left on disappears, as in Slack."""
+        with self.lock:
+            ch = self._chan(channel_id)
+            t = self._existing(ch, ts)
+            # the message as shown: generated reactions, or the overlay's (copied by _render)
+            shown = self._render(ch, t, wire=False).get("reactions", [])
+            if not any(r["name"] == name and user in r["users"] for r in shown):
+                raise ValueError("no_reaction")
+            left = [
+                dict(r, users=[u for u in r["users"] if u != user], count=r["count"] - 1)
+                if r["name"] == name
+                else r
+                for r in shown
+            ]
+            ch.reactions[t] = [r for r in left if r["users"]]
 
     def create_channel(self, name: str, is_private: bool = False, member: bool = True) -> str:
         """Create an empty channel; returns its id."""
