@@ -180,6 +180,23 @@ def assert_dlt_lines_in_run_logs(stack: Stack, run_id: str) -> List[Dict[str, An
     return logs
 
 
+def assert_console_reads_like_prefect(process: Background) -> None:
+    """A served or worker process's log file reads as `run`'s console: Prefect's format, the
+    per-channel lines under their task run, no dlt pipe lines, no hook plumbing."""
+
+    def channel_line_written() -> Optional[str]:
+        text = process.log_path.read_text(errors="replace")
+        return (
+            text
+            if re.search(r"Task run 'get_channel_history-\S+' - Slack #general: ", text)
+            else None
+        )
+
+    text = poll(channel_line_written, 60, f"the per-channel lines in {process.name}'s log")
+    assert not [line for line in text.splitlines() if DLT_PIPE_FORMAT.search(line)]
+    assert "Running hook" not in text and "Created none pool" not in text
+
+
 def test_served_deployment_run_reports_tasks_artifact_and_dlt_logs(
     stack: Stack, served: Dict[str, Any]
 ) -> None:
@@ -187,6 +204,7 @@ def test_served_deployment_run_reports_tasks_artifact_and_dlt_logs(
     run_id = stack.api.run_deployment(served["id"], {"start_date": backfill_start()})
     run = stack.api.wait_terminal(run_id, served["process"])
     assert_loaded(stack, run, stack.tmp / "serve_output" / "slack_demo.duckdb", "served run")
+    assert_console_reads_like_prefect(served["process"])
 
     tasks = stack.api.task_runs(run_id)
     assert sorted((t["name"].rsplit("-", 1)[0], t["state"]["type"]) for t in tasks) == [
@@ -355,6 +373,7 @@ def test_work_pool_deployment_from_prefect_yaml_runs_on_a_worker(stack: Stack) -
         parameters = {"start_date": backfill_start()}
         run_ids = [stack.api.run_deployment(deployment["id"], parameters) for _ in range(2)]
         runs = [stack.api.wait_terminal(run_id, worker) for run_id in run_ids]
+        assert_console_reads_like_prefect(worker)
     finally:
         worker.stop()
     for run in runs:
