@@ -18,9 +18,9 @@ import dlt
 import duckdb
 import requests
 from requests.adapters import HTTPAdapter
-from tooling.devtools.prefect_server import stop_process_group
 from urllib3.util.retry import Retry
 
+from orchestration.prefect_server import stop_process_group
 from slack_source import RunStats, slack_source
 from tooling.slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 
