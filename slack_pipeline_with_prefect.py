@@ -74,11 +74,16 @@ def get_channel_history(
     start: Optional[datetime] = None,
     end: Optional[datetime] = None,
     lookback_days: Optional[float] = None,
+    rate_limit_profile: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Load history and changed threads of a batch of channels in one dlt run (appended
-    instead of merged into an empty `messages` table: `append_into_empty`)."""
+    instead of merged into an empty `messages` table: `append_into_empty`).
+
+    `rate_limit_profile`: what an earlier batch of this run detected (None: the configured)."""
     stats = RunStats()
     lookback = {} if lookback_days is None else {"lookback_days": lookback_days}
+    if rate_limit_profile is not None:
+        lookback["rate_limit_profile"] = rate_limit_profile
 
     def history(append_into_empty: bool) -> Any:
         source = slack_source(
@@ -155,10 +160,14 @@ def slack_pipeline(
         selected = listed["selected"]
         logger.info("Loading history of %d channel(s)", len(selected))
         batch = max(1, settings.channels_per_load)
+        detected = None  # Slack's caps found by a batch hold for the batches after it
         for first in range(0, len(selected), batch):
             chunk = selected[first : first + batch]
-            history = get_channel_history(settings, chunk, run.start, run.end, run.lookback_days)
+            history = get_channel_history(
+                settings, chunk, run.start, run.end, run.lookback_days, detected
+            )
             results.append(history)
+            detected = detected or history["stats"].get("detected_rate_limits")
     summary = publish_summary(settings, results, time.monotonic() - started)
     if summary["failed_channels"]:
         # The other channels are loaded; the run still must not look like a success.

@@ -8,10 +8,17 @@ profile and the destination. It loads nothing and writes nothing.
 import os
 from typing import Any, Dict, List
 
-from slack_source import SlackAccess, check_access, list_channels, make_client, needed_scopes
+from slack_source import (
+    SlackAccess,
+    SlackClient,
+    check_access,
+    list_channels,
+    make_client,
+    needed_scopes,
+)
 from slack_source.access import OPTIONAL_SCOPES
 from slack_source.channels import channel_action, name_of
-from slack_source.settings import PREFLIGHT_ATTEMPTS
+from slack_source.settings import PREFLIGHT_ATTEMPTS, SLACK_METHODS
 
 from .loading import duckdb_file
 from .run_settings import (
@@ -42,6 +49,30 @@ def describe_destination(settings: RunSettings) -> str:
     return f"duckdb: {duckdb_file(settings)}, dataset {settings.dataset_name}"
 
 
+CAPPED_PAGE = SLACK_METHODS["conversations.history"].non_marketplace_page_size or 15
+
+
+def probe_caps(client: SlackClient, visible: List[Dict[str, Any]], join: bool, profile: str) -> str:
+    """Under `tiers`, one `conversations.history` page of the first channel a run reads: the
+    page shows whether Slack caps this app at non-Marketplace limits (slack_source/caps.py).
+    Only a channel with more than 15 messages can tell; the 429 signal needs a run."""
+    if profile != "tiers" or client.caps is None:
+        return ""
+    readable = [c for c in visible if channel_action(c, join) == "read"]
+    if not readable:
+        return " (caps not probed: no channel to read)"
+    channel = readable[0]
+    page = next(client.pages("conversations.history", {"channel": channel["id"]}), [])
+    if client.caps.signal:
+        return (
+            f"; detected non_marketplace ({client.caps.signal}): runs switch to 1 history/"
+            'replies call a minute; set rate_limit_profile = "non_marketplace"'
+        )
+    if len(page) > CAPPED_PAGE:
+        return f" (not capped: a history page of #{name_of(channel)} held {len(page)} messages)"
+    return f" (caps unknown: #{name_of(channel)} has too few messages to fill a capped page)"
+
+
 def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[str], bool]":
     """The report's lines and whether a run could succeed (auth errors raise)."""
     join = source_settings().join_public_channels
@@ -63,6 +94,7 @@ def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[st
         if access.missing_optional:
             optional = ", ".join(f"{s} ({OPTIONAL_SCOPES[s]})" for s in access.missing_optional)
             lines.append(f"Optional:      {optional}")
+    visible: List[Dict[str, Any]] = []
     if not access.missing:
         visible = list_channels(client, include_private)
         plan = channel_plan(visible, join)
@@ -75,7 +107,7 @@ def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[st
             + ("" if join or not plan["skip"] else " (not a member; set join_public_channels)")
         )
     profile = source_settings().rate_limit_profile or "tiers"
-    lines.append(f"Rate limits:   {profile}")
+    lines.append(f"Rate limits:   {profile}" + probe_caps(client, visible, join, profile))
     lines.append(f"Destination:   {describe_destination(settings)}")
     lines.append("Ready to run." if not access.missing else "Not ready: add the missing scopes.")
     return lines, not access.missing

@@ -115,8 +115,26 @@ def describe_failure(error: BaseException) -> str:
     cause = root_slack_error(error)
     if cause is None:
         cause = list(causes(error))[-1]
+        google = describe_google_error(cause)
+        if google:
+            return google
     text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     return text
+
+
+def describe_google_error(cause: BaseException) -> Optional[str]:
+    """BigQuery's failure after Google's and dlt's retries (docs/errors.md), in words: Google's
+    upload error is a tuple of status codes (`('Request failed with status code', 503, ...)`)."""
+    if not type(cause).__module__.startswith("google."):
+        return None
+    response = getattr(cause, "response", None)
+    status = getattr(cause, "code", None) or getattr(response, "status_code", None)
+    request = getattr(response, "request", None)
+    where = f" on {request.method} {request.path_url.split('?', 1)[0]}" if request else ""
+    return (
+        f"BigQuery failed after the retries: HTTP {status}{where}; the next run finishes the"
+        " unfinished load"
+    )
 
 
 def prepare_or_exit(command: Command) -> None:

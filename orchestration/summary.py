@@ -29,6 +29,8 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         "incomplete_threads": [],
         "threads_refreshed": 0,
         "seconds_waited_for_limits": 0.0,
+        "detected_rate_limits": None,
+        "detected_by": None,
     }
     for result in results:
         rows.update(result.get("rows", {}))
@@ -45,6 +47,9 @@ def merge_results(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         merged["incomplete_threads"].extend(result.get("incomplete_threads", []))
         merged["threads_refreshed"] += stats.get("threads_refreshed", 0)
         merged["seconds_waited_for_limits"] += stats.get("seconds_waited_for_limits", 0.0)
+        if merged["detected_rate_limits"] is None and stats.get("detected_rate_limits"):
+            merged["detected_rate_limits"] = stats["detected_rate_limits"]
+            merged["detected_by"] = stats.get("detected_by")
     summary = {key: dict(v) if isinstance(v, Counter) else v for key, v in merged.items()}
     summary["rows_loaded"] = dict(rows)
     return summary
@@ -68,6 +73,13 @@ def summary_markdown(summary: Dict[str, Any], title: str = "Slack load") -> str:
         f"Threads refreshed: {summary['threads_refreshed']}  ",
         f"Seconds waited for rate limits: {summary['seconds_waited_for_limits']:.1f}  ",
         f"Elapsed: {summary.get('elapsed_seconds', 0):.1f} s  ",
+        "Rate limits detected: "
+        + (
+            f"{summary['detected_rate_limits']} ({summary['detected_by']}); set"
+            f' sources.slack.rate_limit_profile = "{summary["detected_rate_limits"]}"  '
+            if summary.get("detected_rate_limits")
+            else "none  "
+        ),
     ]
     skipped = summary["skipped_channels"]
     lines.append(
@@ -120,6 +132,8 @@ def counts_table(summary: Dict[str, Any]) -> List[Dict[str, Any]]:
     rows += [{"kind": "calls", "name": m, "count": n} for m, n in summary["api_calls"].items()]
     rows += [{"kind": "429s", "name": m, "count": n} for m, n in summary["ratelimited_429"].items()]
     rows.append({"kind": "seconds", "name": "elapsed", "count": summary["elapsed_seconds"]})
+    if summary.get("detected_rate_limits"):
+        rows.append({"kind": "detected", "name": summary["detected_rate_limits"], "count": 1})
     return rows
 
 

@@ -28,6 +28,7 @@ from requests.adapters import HTTPAdapter
 from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from .caps import CAPPED_METHODS, DETECTED_PROFILE, CapDetector
 from .errors import SlackConfigError, SlackTransientError, error_from_payload
 from .pacing import MethodPacer
 from .run_stats import RunStats
@@ -117,6 +118,13 @@ class SlackClient:
             allowances(rate_limit_profile), minute_seconds, safety_factor=PACING_SAFETY_FACTOR
         )
         self._backoff = (backoff_seconds, max_backoff_seconds)
+        # `tiers` watches for Slack's non-Marketplace caps (slack_source/caps.py); an explicit
+        # profile is taken as said.
+        self.caps: Optional[CapDetector] = (
+            CapDetector(minute_seconds, self._switch_to_detected_caps)
+            if rate_limit_profile == "tiers"
+            else None
+        )
         session = Session(timeout=timeout_seconds, raise_for_status=False)
         adapter = PacedAdapter(self.pacer, self.stats, pool_maxsize=16)
         session.mount("http://", adapter)
@@ -180,6 +188,8 @@ class SlackClient:
             retry_after = _retry_after_seconds(response)
             self.stats.count_ratelimited(method)
             self.pacer.hold(method, retry_after)
+            if self.caps is not None:
+                self.caps.ratelimited(method, retry_after)
             raise SlackTransientError(method, "HTTP 429 ratelimited", response, retry_after)
         if status >= 500:
             raise SlackTransientError(method, f"HTTP {status}", response)
@@ -196,11 +206,31 @@ class SlackClient:
                 self.stats.count_ratelimited(method)
                 raise SlackTransientError(method, "ratelimited", response)
             raise error_from_payload(method, payload)
+        if self.caps is not None:
+            self.caps.page(method, payload, response.url)
         scopes = response.headers.get("x-oauth-scopes")
         if scopes is not None:
             self.granted_scopes = frozenset(s.strip() for s in scopes.split(",") if s.strip())
         response.json = lambda *a, **k: payload  # type: ignore[method-assign]
         return response
+
+    def _switch_to_detected_caps(self, signal: str) -> None:
+        """Pace history and replies at the non-Marketplace allowance from now on (the other
+        threads' next calls included: the pacer is shared) and ask for pages of its size."""
+        self.pacer.set_allowances(
+            {m: n for m, n in allowances(DETECTED_PROFILE).items() if m in CAPPED_METHODS}
+        )
+        self.page_sizes = {**self.page_sizes, **{
+            m: n for m, n in page_sizes(DETECTED_PROFILE).items() if m in CAPPED_METHODS
+        }}  # fmt: skip
+        self.stats.detect_rate_limits(DETECTED_PROFILE, signal)
+        logger.warning(
+            "Slack rate limits: this app gets the non-Marketplace limits (%s): "
+            "conversations.history and conversations.replies paced at 1 call a minute for the "
+            'rest of the run; set sources.slack.rate_limit_profile = "non_marketplace" to '
+            "start so",
+            signal,
+        )
 
     def _wait_before_retry(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -31,6 +31,8 @@ class MethodPacer:
             if per_minute > 0 and minute_seconds > 0:
                 self._intervals[method] = (minute_seconds / per_minute) * safety_factor
                 self._allowances[method] = per_minute
+        self._minute = minute_seconds
+        self._safety = safety_factor
         self._window = minute_seconds * safety_factor
         self._next_slot: Dict[str, float] = {}
         self._sent: Dict[str, Deque[float]] = {}
@@ -66,6 +68,25 @@ class MethodPacer:
                     return waited
             time.sleep(free_at - now)
             waited += free_at - now
+
+    def set_allowances(self, allowances: Mapping[str, int]) -> None:
+        """New allowances for some methods, from now on (the client found the app's real
+        limits mid-run). Threads already past `wait` are not recalled; the next request of
+        each method waits a new slot after the last one that left."""
+        with self._lock:
+            for method, per_minute in allowances.items():
+                if per_minute <= 0 or self._minute <= 0:
+                    continue
+                interval = (self._minute / per_minute) * self._safety
+                self._intervals[method] = interval
+                self._allowances[method] = per_minute
+                sent = self._sent.get(method)
+                if sent is not None:
+                    recent = list(sent)[-per_minute:]
+                    self._sent[method] = deque(recent, maxlen=per_minute)
+                    if recent:
+                        slot = recent[-1] + interval
+                        self._next_slot[method] = max(self._next_slot.get(method, 0.0), slot)
 
     def hold(self, method: str, seconds: float) -> None:
         """Slack said Retry-After: no request of this method before that many seconds."""

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 
 @dataclass
@@ -25,6 +25,9 @@ class RunStats:
     joined_channels: List[str] = field(default_factory=list)
     failed_channels: Dict[str, str] = field(default_factory=dict)
     channel_names: Dict[str, str] = field(default_factory=dict)  # id -> name, for summaries
+    # Slack's caps found by the client under `tiers` (slack_source/caps.py): profile and signal
+    detected_rate_limits: Optional[str] = None
+    detected_by: Optional[str] = None
     started_at: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -64,6 +67,11 @@ class RunStats:
         with self._lock:
             self.failed_channels[channel] = reason
 
+    def detect_rate_limits(self, profile: str, signal: str) -> None:
+        with self._lock:
+            self.detected_rate_limits = profile
+            self.detected_by = signal
+
     def as_dict(self) -> Dict[str, Any]:
         """A JSON-ready snapshot for summaries and artifacts."""
         with self._lock:
@@ -80,5 +88,7 @@ class RunStats:
                 "joined_channels": list(self.joined_channels),
                 "failed_channels": dict(self.failed_channels),
                 "channel_names": dict(self.channel_names),
+                "detected_rate_limits": self.detected_rate_limits,
+                "detected_by": self.detected_by,
                 "elapsed_seconds": round(time.monotonic() - self.started_at, 3),
             }
