@@ -31,9 +31,7 @@ def paced(profile: str, scale: float = SCALE) -> dict:
 
 
 def non_marketplace_emulator(start_emulator, spec=SPEC, scale=SCALE):
-    return start_emulator(
-        spec, rate_limits="non_marketplace", time_scale=scale, fractional_retry_after=True
-    )
+    return start_emulator(spec, rate_limits="non_marketplace", time_scale=scale)
 
 
 def capped_backfill(start_emulator, tmp_path, spec=SPEC, scale=SCALE):
