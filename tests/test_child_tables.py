@@ -9,6 +9,7 @@ from slack_source.import_export import import_export_source
 from tests.helpers import (
     DATASET,
     LOOKBACK_DAYS,
+    SMALL_SPEC,
     backfill_start,
     load_daily,
     load_source,
@@ -22,6 +23,7 @@ from tests.helpers import (
     truth_messages,
     truth_reactions,
 )
+from tooling.slack_emulator import Workspace, WorkspaceSpec
 from tooling.slack_emulator.export import write_export
 
 
@@ -72,8 +74,23 @@ def test_backfill_into_empty_then_merge_equals_ground_truth(emulator, tmp_path):
     assert_children_equal_truth(pipeline, workspace, readable)
 
 
-def test_lost_reactions_and_deleted_messages_take_their_rows(emulator, tmp_path):
-    workspace, server = emulator
+def recent_children_workspace() -> Workspace:
+    """A SMALL_SPEC workspace (the first fitting seed from SMALL_SPEC's) that holds, inside the
+    daily run's window, two plain messages with reactions and one with files: generated data
+    is dated from now, so a fixed seed alone may leave none there."""
+    for seed in range(SMALL_SPEC["seed"], SMALL_SPEC["seed"] + 50):
+        workspace = Workspace(WorkspaceSpec(**dict(SMALL_SPEC, seed=seed)))
+        readable = readable_channel_ids(workspace)
+        if len(recent_plain(workspace, readable, "reactions")) >= 2 and recent_plain(
+            workspace, readable, "files"
+        ):
+            return workspace
+    raise AssertionError("no seed gives recent messages with reactions and files")
+
+
+def test_lost_reactions_and_deleted_messages_take_their_rows(start_emulator, tmp_path):
+    server = start_emulator(recent_children_workspace())
+    workspace = server.workspace
     readable = readable_channel_ids(workspace)
     channel = sorted(readable)[0]
     thread = thread_with_age(workspace, channel, 2)
