@@ -15,6 +15,7 @@ What a user reads:
 
 import logging
 import os
+import sys
 from typing import Any, Dict, List, Optional
 
 from prefect.context import FlowRunContext
@@ -51,6 +52,11 @@ class RunLogHandler(APILogHandler):
     def __init__(self, flow_run: Any) -> None:
         super().__init__()
         self.flow_run = flow_run
+        # outside any flow run: warnings and errors on stderr, in Prefect's plain format
+        self.outside_runs = _Stderr()
+        self.outside_runs.setFormatter(
+            logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s", "%H:%M:%S")
+        )
 
     def emit(self, record: logging.LogRecord) -> None:
         level = record.levelno
@@ -60,6 +66,8 @@ class RunLogHandler(APILogHandler):
             return
         extra = self._run_fields()
         if extra is None:
+            if record.levelno >= logging.WARNING:
+                self.outside_runs.handle(record)
             return
         fields = {
             **record.__dict__,
@@ -88,6 +96,18 @@ class RunLogHandler(APILogHandler):
                 "flow_run_id": str(self.flow_run.id),
                 "flow_run_name": self.flow_run.name,
             }
+
+
+class _Stderr(logging.StreamHandler):
+    """A stream handler on whatever `sys.stderr` is when it writes (as `logging.lastResort`)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def _console_handlers() -> List[logging.Handler]:
@@ -124,5 +144,14 @@ def attach_dlt_logs() -> None:
 def flush_run_logs(flow: Any, flow_run: Any, state: Any) -> None:
     """Flow hook (completion, failure): send the run's queued log lines now. A process
     worker's flow-run process can end before Prefect's exit-time drain has sent the last
-    batch, and the run summary is among the last lines."""
+    batch, and the run summary is among the last lines. Then dlt's logger is as it was."""
     APILogWorker.drain_all(timeout=5)
+    detach_dlt_logs()
+
+
+def detach_dlt_logs() -> None:
+    """After the run: dlt's records (a test, a script calling the source) no longer go to it;
+    its warnings and errors go to stderr (`RunLogHandler.outside_runs`)."""
+    for handler in logging.getLogger(DLT_LOGGER).handlers:
+        if isinstance(handler, RunLogHandler):
+            handler.flow_run = None
