@@ -115,7 +115,7 @@ def test_the_product_alone_imports_every_flow_and_resolves_every_deployment(tmp_
     ]
     help_text = python_in(copy, "slack_pipeline_with_prefect.py", "--help")
     assert help_text.returncode == 0, help_text.stderr[-3000:]
-    assert "{serve,run,check,import-export}" in help_text.stdout
+    assert "{serve,run,check,reconcile,import-export}" in help_text.stdout
 
 
 def test_run_sh_sets_up_product_commands_without_the_tooling():
