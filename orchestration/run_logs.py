@@ -86,6 +86,11 @@ class RunLogHandler(APILogHandler):
             if level >= handler.level:
                 handler.handle(console)
 
+    def format(self, record: logging.LogRecord) -> str:
+        """The message alone: dlt sets its pipe-separated formatter on the first handler of its
+        logger, which this one is; the run's log never shows it."""
+        return record.getMessage()
+
     def _run_fields(self) -> Optional[Dict[str, Any]]:
         try:
             return dict(get_run_logger().extra or {})
