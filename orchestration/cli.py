@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, List, Optional
 from slack_source import RETRYABLE, SlackApiError, SlackConfigError
 
 from .failures import causes, root_slack_error
-from .prepare import prepare_import, prepare_run
+from .prepare import PreparedRun, prepare_import, prepare_run
 from .run_logs import set_verbose
 from .run_settings import (
     load_run_settings,
@@ -137,11 +137,11 @@ def describe_google_error(cause: BaseException) -> Optional[str]:
     )
 
 
-def prepare_or_exit(command: Command) -> None:
+def prepare_or_exit(command: Command) -> PreparedRun:
     """Every check before the flow starts (`prepare.prepare_run`, one `auth.test` handed over to
     the flow), so bad input never starts a flow run or writes a row."""
     with exit_on_bad_input():
-        prepare_run(
+        return prepare_run(
             command.workspace,
             command.channels,
             command.start_date,
@@ -182,7 +182,7 @@ def run_flow(flow: Callable[..., Any], **parameters: Any) -> Any:
 
 
 def run_once(flow: Callable[..., Any], command: Command) -> Any:
-    prepare_or_exit(command)
+    prepared = prepare_or_exit(command)
     summary = run_flow(
         flow,
         channels=command.channels,
@@ -192,7 +192,7 @@ def run_once(flow: Callable[..., Any], command: Command) -> Any:
         lookback_days=command.lookback_days,
         **({"workspace": command.workspace} if command.workspace else {}),
     )
-    print_report(summary, for_workspace(load_run_settings(), command.workspace))
+    print_report(summary, prepared.settings)
     return summary
 
 
