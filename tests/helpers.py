@@ -306,6 +306,24 @@ def run_cli(*args, env=None, tmp_path=None):
 FINAL_STATE_DEADLINE = 30.0  # seconds for the harness to record a finished flow's task runs
 
 
+def latest_artifact(key: str) -> Any:
+    """The newest artifact under `key` on the session's Prefect server (every flow test of the
+    session writes to the same server, so the first match in an unsorted read can be another
+    test's run)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    assert found, f"no artifact {key!r}"
+    return found[0]
+
+
 def task_runs_of(flow_state: Any) -> Dict[str, Any]:
     """Task runs of a finished flow run by task name, once the harness has recorded them all
     in a final state (task states arrive as events, so they can lag the flow's return)."""

@@ -163,7 +163,7 @@ def test_flow_detects_once_and_reports_it(
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
     from slack_pipeline_with_prefect import slack_pipeline
-    from tests.helpers import backfill_start, set_slack_env
+    from tests.helpers import backfill_start, latest_artifact, set_slack_env
 
     server = non_marketplace_emulator(start_emulator)
     workspace = server.workspace
@@ -180,9 +180,9 @@ def test_flow_detects_once_and_reports_it(
     assert summary["detected_rate_limits"] == "non_marketplace"
     assert sum(summary["ratelimited_429"].values()) <= MAX_429
     assert sum(server.stats()["ratelimited"].values()) <= MAX_429
+    artifact = latest_artifact("slack-load-summary")
+    run_logs = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[artifact.flow_run_id]))
     with get_client(sync_client=True) as client:
-        artifacts = [a for a in client.read_artifacts() if a.key == "slack-load-summary"]
-        run_logs = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[artifacts[0].flow_run_id]))
         # the run's own log (the hook sends it before the run ends): one warning, once
         logged = [
             log.message
@@ -191,5 +191,5 @@ def test_flow_detects_once_and_reports_it(
         ]
     assert len(logged) == 1, logged
     assert "Rate limits detected: non_marketplace (a conversations.history page held 15" in (
-        artifacts[0].data
+        artifact.data
     )

@@ -22,6 +22,7 @@ from tests.helpers import (
     LOOKBACK_DAYS,
     ROOT,
     clean_environment,
+    latest_artifact,
     load_daily,
     loaded_messages,
     make_test_pipeline,
@@ -496,9 +497,5 @@ def test_import_flow_publishes_summary(prefect_harness, emulator, tmp_path, monk
     assert summary["rows_loaded"]["users"] == len(workspace.users())
     assert sum(summary["messages_per_channel"].values()) == exported.messages
 
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts()
-    markdown = [a for a in artifacts if a.key == ARTIFACT_KEY]
-    assert markdown and "| messages |" in markdown[0].data
+    markdown = latest_artifact(ARTIFACT_KEY)
+    assert "| messages |" in markdown.data

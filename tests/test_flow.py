@@ -5,7 +5,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.helpers import DATASET, loaded_messages, query, readable_channel_ids, truth_messages
+from tests.helpers import (
+    DATASET,
+    latest_artifact,
+    loaded_messages,
+    query,
+    readable_channel_ids,
+    truth_messages,
+)
 
 
 @pytest.fixture
@@ -41,13 +48,9 @@ def test_flow_backfill_loads_workspace_and_reports_summary(flow, slack_env):
     outside = [c["name"] for c in workspace.channels() if not c.get("is_member")]
     assert summary["skipped_channels"] == {name: "not_in_channel" for name in outside}
 
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts()
-    markdown = [a for a in artifacts if a.key == "slack-load-summary"]
-    assert markdown and "| messages |" in markdown[0].data
-    assert "not_in_channel" in markdown[0].data
+    markdown = latest_artifact("slack-load-summary")
+    assert "| messages |" in markdown.data
+    assert "not_in_channel" in markdown.data
 
 
 def test_first_run_without_start_date_loads_one_day(flow, slack_env):
