@@ -11,7 +11,7 @@ Offline, with no Slack token: `./run.sh demo` runs this flow against the bundled
 
 import time
 from datetime import datetime
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from prefect import flow, get_run_logger, task
 
@@ -48,13 +48,14 @@ def get_users(settings: RunSettings) -> Dict[str, Any]:
 
 @task(**TRANSIENT_RETRIES)
 def get_channels(
-    settings: RunSettings, channels: Optional[List[str]], include_private: bool
+    settings: RunSettings, channels: Optional[List[str]], conversation_types: Tuple[str, ...]
 ) -> Dict[str, Any]:
-    """Load the channel list and resolve the channels to read (unknown names fail here);
+    """Load the channel list (every kind of conversation the run reads: public and private
+    channels, group DMs, DMs) and resolve the channels to read (unknown names fail here);
     with `sources.slack.channel_members` / `user_groups` on, who is in them too."""
     stats = RunStats()
     connection = workspace_connection(settings)
-    visible = list_channels(make_client(stats=stats, **connection), include_private)
+    visible = list_channels(make_client(stats=stats, **connection), conversation_types)
     selected = select_channels(visible, channels)
     source = slack_source(
         channel_list=visible,
@@ -155,7 +156,7 @@ def slack_pipeline(
 
     with workspace_slot(workspace):  # never two runs of one workspace at once
         results = [get_users(settings)]
-        listed = get_channels(settings, run.channels, run.include_private)
+        listed = get_channels(settings, run.channels, run.conversation_types)
         results.append(listed)
         selected = listed["selected"]
         logger.info("Loading history of %d channel(s)", len(selected))

@@ -6,7 +6,7 @@ profile and the destination. It loads nothing and writes nothing.
 """
 
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 from slack_source import (
     SlackAccess,
@@ -15,6 +15,7 @@ from slack_source import (
     list_channels,
     make_client,
     needed_scopes,
+    resolve_conversation_types,
 )
 from slack_source.access import OPTIONAL_SCOPES
 from slack_source.channels import channel_action, name_of
@@ -35,6 +36,15 @@ def channel_plan(channels: List[Dict[str, Any]], join: bool) -> Dict[str, List[s
     for channel in channels:
         plan[channel_action(channel, join)].append("#" + name_of(channel))
     return plan
+
+
+def describe_kinds(types: Sequence[str], access: SlackAccess) -> str:
+    """Which kinds of conversation a run reads, and which ones the token's scopes allow."""
+    line = f"Conversations: reads {', '.join(types)}"
+    readable = access.readable_kinds
+    if readable is not None:
+        line += f"; the token can read {', '.join(readable) or 'none'}"
+    return line
 
 
 def describe_destination(settings: RunSettings) -> str:
@@ -76,9 +86,10 @@ def probe_caps(client: SlackClient, visible: List[Dict[str, Any]], join: bool, p
 def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[str], bool]":
     """The report's lines and whether a run could succeed (auth errors raise)."""
     join = source_settings().join_public_channels
+    types = resolve_conversation_types(source_settings().conversation_types, include_private)
     client = make_client(max_attempts=PREFLIGHT_ATTEMPTS)
-    access: SlackAccess = check_access(client, include_private, join)
-    needed = needed_scopes(include_private, join)
+    access: SlackAccess = check_access(client, types, join)
+    needed = needed_scopes(types, join)
     lines = [
         f"Workspace:     {access.team} ({access.team_id}) {access.url}",
         f"Identity:      {access.user} ({access.user_id})"
@@ -94,9 +105,10 @@ def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[st
         if access.missing_optional:
             optional = ", ".join(f"{s} ({OPTIONAL_SCOPES[s]})" for s in access.missing_optional)
             lines.append(f"Optional:      {optional}")
+    lines.append(describe_kinds(types, access))
     visible: List[Dict[str, Any]] = []
     if not access.missing:
-        visible = list_channels(client, include_private)
+        visible = list_channels(client, types)
         plan = channel_plan(visible, join)
         lines.append(f"Channels:      {len(visible)} visible")
         lines.append(f"  reads:       {', '.join(plan['read']) or 'none'}")

@@ -19,7 +19,12 @@ from dlt.common.runtime.collector import NULL_COLLECTOR as _NULL_COLLECTOR
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.extract.source import DltSource
 
-from slack_source.import_export import ExportLayout, import_export_source, open_export
+from slack_source.import_export import (
+    ExportLayout,
+    direct_kinds,
+    import_export_source,
+    open_export,
+)
 from slack_source.run_stats import RunStats
 
 from .bigquery_layout import apply_bigquery_layout
@@ -237,7 +242,9 @@ def import_export(
     `source_kwargs` go to `import_export_source` (e.g. `pii_mode`); unset ones come from
     `sources.slack.*` config like the API source's.
     """
-    layout = layout or open_export(path)
+    if layout is None:
+        kinds = source_kwargs.get("conversation_types", source_settings().conversation_types)
+        layout = open_export(path, direct_kinds(kinds))
     stats = RunStats()
     pipeline = make_pipeline(settings, stats)
 

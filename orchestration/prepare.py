@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from slack_source import SlackAccess, SlackAuthError, check_access, make_client, require_access
-from slack_source.import_export import ExportLayout, open_export
+from slack_source.import_export import ExportLayout, direct_kinds, open_export
 from slack_source.settings import PREFLIGHT_ATTEMPTS, check_lookback
 
 from .run_settings import (
@@ -42,7 +42,7 @@ class PreparedRun:
 
     settings: RunSettings
     channels: Optional[List[str]]
-    include_private: bool
+    conversation_types: Tuple[str, ...]  # the kinds of conversation it reads
     lookback_days: Optional[float]
     start: Optional[datetime]
     end: Optional[datetime]
@@ -78,19 +78,17 @@ def prepare_run(
     settings = for_workspace(load_run_settings(), workspace)
     if workspace is None:
         validate_token()  # a workspace's token is checked by workspace_connection
-    channels, include_private, lookback_days = run_options(
-        settings, channels, include_private, lookback_days
-    )
+    channels, types, lookback_days = run_options(settings, channels, include_private, lookback_days)
     start, end = check_dates(start_date, end_date, lookback_days)
     validate_destination_credentials(settings)
-    key = (settings.pipeline_name, include_private)
-    access = _handed_over.pop(key, None) or preflight(settings, include_private)
+    key = (settings.pipeline_name, types)
+    access = _handed_over.pop(key, None) or preflight(settings, types)
     if hand_over:
         _handed_over[key] = access
-    return PreparedRun(settings, channels, include_private, lookback_days, start, end, access)
+    return PreparedRun(settings, channels, types, lookback_days, start, end, access)
 
 
-def preflight(settings: RunSettings, include_private: bool) -> SlackAccess:
+def preflight(settings: RunSettings, types: Tuple[str, ...]) -> SlackAccess:
     """`auth.test` plus the scope comparison: the token works and holds every scope the run
     needs. Raises `SlackAuthError` (its hint naming where the token is set) or
     `SlackScopeError`. Few attempts: one cheap call, and Slack being down shows in seconds."""
@@ -98,7 +96,7 @@ def preflight(settings: RunSettings, include_private: bool) -> SlackAccess:
     source = source_settings()
     try:
         return require_access(
-            check_access(client, include_private, source.join_public_channels, source.user_groups)
+            check_access(client, types, source.join_public_channels, source.user_groups)
         )
     except SlackAuthError as error:
         where = token_setting(settings)
@@ -113,7 +111,7 @@ def prepare_import(path: "str | Path") -> Tuple[RunSettings, ExportLayout]:
     written). No Slack token is needed."""
     settings = load_run_settings()
     validate_destination_credentials(settings)
-    return settings, open_export(path)
+    return settings, open_export(path, direct_kinds(source_settings().conversation_types))
 
 
 def prepare_fan_out(

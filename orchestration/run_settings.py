@@ -59,6 +59,7 @@ class SourceSettings(BaseConfiguration):
     access_token: Optional[TSecretStrValue] = None
     api_base_url: str = DEFAULT_API_BASE_URL
     join_public_channels: bool = False
+    conversation_types: Optional[List[str]] = None  # default public channels (+ include_private)
     user_groups: bool = False  # usergroups.list: needs usergroups:read (the pre-flight checks)
     rate_limit_profile: str = "tiers"
     rate_limit_minute_seconds: float = 60.0  # Slack's minute; shorter only on the emulator

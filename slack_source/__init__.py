@@ -24,9 +24,17 @@ from dlt.sources import DltResource
 
 from .access import SlackAccess, check_access, needed_scopes, require_access
 from .arrow_pages import concat_pages, quiet_arrow_hint_notices, rows_to_table, table_rows
-from .channels import fail_channel, list_channels, name_of, open_history, select_channels
+from .channels import (
+    fail_channel,
+    list_channels,
+    name_of,
+    open_history,
+    select_channels,
+    with_group_members,
+)
 from .child_rows import child_resources, history_resources
 from .client import RETRYABLE, SlackClient, check_token, make_client
+from .conversations import CONVERSATION_TYPES, resolve_conversation_types
 from .errors import (
     SlackApiError,
     SlackAuthError,
@@ -70,6 +78,8 @@ __all__ = [
     "check_token",
     "make_client",
     "list_channels",
+    "CONVERSATION_TYPES",
+    "resolve_conversation_types",
     "select_channels",
     "RunStats",
     "SlackAccess",
@@ -95,6 +105,7 @@ def slack_source(
     api_base_url: str = DEFAULT_API_BASE_URL,
     channels: Optional[List[str]] = None,
     include_private: bool = False,
+    conversation_types: Optional[List[str]] = None,
     start_date: Optional[datetime] = None,
     end_date: Optional[datetime] = None,
     initial_start_date: Optional[datetime] = None,
@@ -119,6 +130,10 @@ def slack_source(
     Args:
         channels: names (`general`, `#general`) or ids to read; None reads every visible channel.
         include_private: also list private channels (needs groups:read / groups:history).
+        conversation_types: the kinds of conversation to read, from `public_channel`,
+            `private_channel`, `mpim` (group DMs) and `im` (DMs); default public channels
+            (`slack_source.conversations`). DMs need im:read/im:history, group DMs
+            mpim:read/mpim:history.
         start_date / end_date: an explicit window `[start, end)` for a backfill; without them each
             channel continues from its state, re-reading at least the last `lookback_days` and
             the rest of the page that reaches them, up to `max_lookback_days`.
@@ -146,6 +161,7 @@ def slack_source(
             needs usergroups:read); off by default.
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)  # before any request is sent
+    types = resolve_conversation_types(conversation_types, include_private)
     run_stats: RunStats = stats if isinstance(stats, RunStats) else RunStats()
     client = make_client(
         access_token,
@@ -175,9 +191,7 @@ def slack_source(
     def all_channels() -> List[Dict[str, Any]]:
         if "all" not in listed:
             listed["all"] = (
-                list(channel_list)
-                if channel_list is not None
-                else list_channels(client, include_private)
+                list(channel_list) if channel_list is not None else list_channels(client, types)
             )
             for channel in listed["all"]:
                 run_stats.name_channel(channel["id"], name_of(channel))
@@ -194,7 +208,7 @@ def slack_source(
         columns=CHANNEL_COLUMNS,
     )
     def channels_resource() -> Iterator[List[Dict[str, Any]]]:
-        yield all_channels()
+        yield with_group_members(client, all_channels())
 
     @dlt.resource(name="channel_history", selected=False, parallelized=True)
     def channel_history() -> Iterator[Any]:

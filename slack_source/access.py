@@ -6,21 +6,15 @@ through a load (users already written, channels not) into one line before the fi
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .client import SlackClient
+from .conversations import DEFAULT_TYPES, readable_kinds, type_scopes
 from .errors import SlackScopeError
 
-# What each scope is for; the optional ones only thin the data out when missing.
-BASE_SCOPES: Dict[str, str] = {
-    "users:read": "users.list",
-    "channels:read": "listing public channels",
-    "channels:history": "history and replies of public channels",
-}
-PRIVATE_SCOPES: Dict[str, str] = {
-    "groups:read": "listing private channels, include_private",
-    "groups:history": "history and replies of private channels, include_private",
-}
+# What each scope is for; the optional ones only thin the data out when missing. The scopes
+# of each kind of conversation are in `conversations.CONVERSATION_SCOPES`.
+BASE_SCOPES: Dict[str, str] = {"users:read": "users.list"}
 JOIN_SCOPES: Dict[str, str] = {"channels:join": "conversations.join, join_public_channels"}
 USER_GROUP_SCOPES: Dict[str, str] = {"usergroups:read": "usergroups.list, user_groups"}
 OPTIONAL_SCOPES: Dict[str, str] = {
@@ -29,14 +23,16 @@ OPTIONAL_SCOPES: Dict[str, str] = {
 
 
 def needed_scopes(
-    include_private: bool, join_public_channels: bool, user_groups: bool = False
+    types: Sequence[str] = DEFAULT_TYPES,
+    join_public_channels: bool = False,
+    user_groups: bool = False,
 ) -> Dict[str, str]:
-    """The scopes this run's settings need, each with the call that needs it."""
+    """The scopes this run's settings need, each with the call that needs it (`types`: the
+    kinds of conversation it reads, `conversations.resolve_conversation_types`)."""
     needed = dict(BASE_SCOPES)
+    needed.update(type_scopes(types))
     if user_groups:
         needed.update(USER_GROUP_SCOPES)
-    if include_private:
-        needed.update(PRIVATE_SCOPES)
     if join_public_channels:
         needed.update(JOIN_SCOPES)
     return needed
@@ -55,6 +51,12 @@ class SlackAccess:
     scopes: Optional[frozenset]  # None: the header was not sent (unknown, not "none")
     missing: Tuple[str, ...]
     missing_optional: Tuple[str, ...]
+    is_enterprise_install: bool = False
+
+    @property
+    def readable_kinds(self) -> Optional[Tuple[str, ...]]:
+        """The kinds of conversation the token's scopes can list and read (None: unknown)."""
+        return readable_kinds(self.scopes)
 
     def describe(self) -> str:
         """One log line: workspace, identity and the scope verdict."""
@@ -71,7 +73,7 @@ class SlackAccess:
 
 def check_access(
     client: SlackClient,
-    include_private: bool = False,
+    types: Sequence[str] = DEFAULT_TYPES,
     join_public_channels: bool = False,
     user_groups: bool = False,
 ) -> SlackAccess:
@@ -79,7 +81,7 @@ def check_access(
     the granted scopes with the needed ones; nothing is raised for missing scopes."""
     payload: Dict[str, Any] = client.call("auth.test")
     granted = client.granted_scopes
-    needed = needed_scopes(include_private, join_public_channels, user_groups)
+    needed = needed_scopes(types, join_public_channels, user_groups)
     missing: Tuple[str, ...] = ()
     missing_optional: Tuple[str, ...] = ()
     if granted is not None:
@@ -95,6 +97,7 @@ def check_access(
         scopes=granted,
         missing=missing,
         missing_optional=missing_optional,
+        is_enterprise_install=bool(payload.get("is_enterprise_install")),
     )
 
 

@@ -5,6 +5,7 @@ import logging
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from .client import RETRYABLE, SlackClient
+from .conversations import DEFAULT_TYPES, kind_of
 from .errors import SlackChannelError, SlackConfigError
 from .history import Window, chain
 from .run_stats import RunStats
@@ -14,14 +15,13 @@ logger = logging.getLogger("dlt.slack")
 Page = List[Dict[str, Any]]
 
 
-def channel_types(include_private: bool) -> str:
-    return "public_channel,private_channel" if include_private else "public_channel"
-
-
-def list_channels(client: SlackClient, include_private: bool = False) -> List[Dict[str, Any]]:
-    """All channels the token can see (archived included: their history still matters)."""
+def list_channels(
+    client: SlackClient, types: Sequence[str] = DEFAULT_TYPES
+) -> List[Dict[str, Any]]:
+    """All conversations of `types` the token can see (archived included: their history
+    still matters)."""
     channels: List[Dict[str, Any]] = []
-    params = {"types": channel_types(include_private), "exclude_archived": "false"}
+    params = {"types": ",".join(types), "exclude_archived": "false"}
     for page in client.pages("conversations.list", params):
         channels.extend(page)
     return channels
@@ -59,7 +59,23 @@ def select_channels(
 
 
 def name_of(channel: Dict[str, Any]) -> str:
-    return str(channel.get("name", channel["id"]))
+    """What logs and summaries call it: a 1:1 DM has no name, only its id."""
+    return str(channel.get("name") or channel["id"])
+
+
+def with_group_members(client: SlackClient, channels: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Group DMs with their `members` (conversations.list does not send them; one
+    conversations.members call per group DM). A 1:1 DM carries its counterpart in `user`."""
+    out: List[Dict[str, Any]] = []
+    for channel in channels:
+        if channel.get("is_mpim") and "members" not in channel:
+            params = {"channel": channel["id"]}
+            members = [
+                uid for page in client.pages("conversations.members", params) for uid in page
+            ]
+            channel = {**channel, "members": members}
+        out.append(channel)
+    return out
 
 
 def channel_action(channel: Dict[str, Any], join_public_channels: bool) -> str:
@@ -68,7 +84,7 @@ def channel_action(channel: Dict[str, Any], join_public_channels: bool) -> str:
     call decides."""
     if channel.get("is_member") is not False:
         return "read"
-    if join_public_channels and not channel.get("is_private"):
+    if join_public_channels and kind_of(channel) == "public_channel":
         return "join"
     return "skip"
 
@@ -119,7 +135,7 @@ def open_history(
 
 def _join(client: SlackClient, channel: Dict[str, Any], allowed: bool, stats: RunStats) -> bool:
     """Join a public channel when the configuration allows it; False when it does not."""
-    if not allowed or channel.get("is_private"):
+    if not allowed or kind_of(channel) != "public_channel":
         return False
     name = name_of(channel)
     client.call("conversations.join", {"channel": channel["id"]})

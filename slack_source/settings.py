@@ -161,6 +161,7 @@ CHANNEL_JSON_COLUMNS = (
     "pending_connected_team_ids",
     "internal_team_ids",
     "connected_team_ids",
+    "members",  # a group DM's user ids (`channels.with_group_members`, export entries)
     "connected_limited_team_ids",
     "previous_names",
     "properties",

@@ -52,6 +52,11 @@ def backfill_start() -> str:
     return (datetime.now(timezone.utc) - timedelta(days=40)).strftime("%Y-%m-%d")
 
 
+def backfill_date() -> datetime:
+    """`backfill_start` as the source's `start_date` (a UTC datetime)."""
+    return datetime.strptime(backfill_start(), "%Y-%m-%d").replace(tzinfo=timezone.utc)
+
+
 # -- the emulator ----------------------------------------------------------------------------
 Served = Union[None, Dict[str, Any], Workspace, Mapping[str, Workspace]]
 StartEmulator = Callable[..., EmulatorServer]  # the `start_emulator` fixture
@@ -288,6 +293,15 @@ def pipeline_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def emulator_cli(
+    server: Any, tmp_path: Path, *args: str, **settings: str
+) -> subprocess.CompletedProcess:
+    """`pipeline_cli(*args)` against the emulator (`emulator_cli_env`), loading into
+    `tmp_path/cli.duckdb` unless `settings` say otherwise."""
+    settings.setdefault("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "cli.duckdb"))
+    return pipeline_cli(*args, cwd=tmp_path, env=emulator_cli_env(server, tmp_path, **settings))
 
 
 def run_cli(*args, env=None, tmp_path=None):

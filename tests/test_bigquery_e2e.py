@@ -4,6 +4,7 @@ project id), loading the emulated Slack workspace into the BigQuery emulator. Th
 the tables back with Google's client (the state test's DuckDB half reads its file) and compare
 them with the workspace's ground truth."""
 
+import json
 import os
 import re
 import shutil
@@ -293,3 +294,41 @@ def test_cli_run_with_pii_hash_leaves_no_raw_email(bigquery_env, slack_env, tmp_
     blob = every_value(bq)
     for email in emails(workspace):
         assert email.lower() not in blob
+
+
+def test_dms_members_and_user_groups_on_bigquery(
+    flow, bigquery_env: BigQueryDataset, start_emulator, monkeypatch, tmp_path
+) -> None:
+    """Every kind of conversation and every membership table through the flow into BigQuery,
+    exactly the workspace's: DMs with their counterpart, group DMs with their members (a JSON
+    column), channel members, user groups and their members."""
+    from tests.helpers import set_slack_env
+    from tests.test_conversations import ALL_KINDS, WITH_DMS, all_readable, dm_workspace
+
+    server = start_emulator(dm_workspace(), scopes=(*WITH_DMS, "usergroups:read"))
+    workspace = server.workspace
+    set_slack_env(monkeypatch, server, tmp_path)
+    monkeypatch.setenv("SOURCES__SLACK__CONVERSATION_TYPES", json.dumps(ALL_KINDS))
+    monkeypatch.setenv("SOURCES__SLACK__CHANNEL_MEMBERS", "true")
+    monkeypatch.setenv("SOURCES__SLACK__USER_GROUPS", "true")
+    flow(start_date=backfill_start())
+    bq = bigquery_env
+    assert bq_messages(bq) == truth_messages(workspace, all_readable(workspace))
+    channels = workspace.channels()
+    ims = bq.query(f"SELECT id, user FROM {bq.table('channels')} WHERE is_im")
+    assert sorted(ims) == sorted((c["id"], c["user"]) for c in channels if c.get("is_im"))
+    groups = bq.query(
+        f"SELECT id, TO_JSON_STRING(members) FROM {bq.table('channels')} WHERE is_mpim"
+    )
+    assert {i: json.loads(m) for i, m in groups} == {
+        c["id"]: workspace.member_ids(c["id"]) for c in channels if c.get("is_mpim")
+    }
+    listed = [c["id"] for c in channels if c.get("is_member", True) or not c["is_private"]]
+    members = bq.query(f"SELECT channel_id, user_id FROM {bq.table('channel_members')}")
+    assert len(members) == len(set(members))
+    assert set(members) == {(c, u) for c in listed for u in workspace.member_ids(c)}
+    group_members = bq.query(f"SELECT usergroup_id, user_id FROM {bq.table('user_group_members')}")
+    truth = {(g["id"], u) for g in workspace.user_groups() for u in g["users"]}
+    assert sorted(group_members) == sorted(truth)
+    user_groups = bq.query(f"SELECT id, handle FROM {bq.table('user_groups')}")
+    assert sorted(user_groups) == sorted((g["id"], g["handle"]) for g in workspace.user_groups())

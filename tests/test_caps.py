@@ -134,20 +134,16 @@ def test_retry_after_signal_needs_two_long_waits():
 
 def test_check_probes_one_history_page(tmp_path):
     """`check` under `tiers` reads one history page and says what it shows."""
-    from tests.helpers import emulator_cli_env, pipeline_cli
+    from tests.helpers import emulator_cli
 
     for limits, expected in (
         ("non_marketplace", "Rate limits:   tiers; detected non_marketplace (a conversations"),
         ("off", "Rate limits:   tiers (not capped: a history page of #"),
     ):
         with emulator_server(SPEC, rate_limits=limits) as server:
-            env = emulator_cli_env(
-                server,
-                tmp_path,
-                SOURCES__SLACK__RATE_LIMIT_PROFILE="tiers",
-                DESTINATION__DUCKDB__CREDENTIALS=str(tmp_path / "check.duckdb"),
+            result = emulator_cli(
+                server, tmp_path, "check", SOURCES__SLACK__RATE_LIMIT_PROFILE="tiers"
             )
-            result = pipeline_cli("check", cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr[-2000:]
         assert expected in result.stdout, result.stdout
         assert server.stats()["requests"].get("conversations.history") == 1

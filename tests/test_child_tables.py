@@ -10,7 +10,7 @@ from tests.helpers import (
     DATASET,
     LOOKBACK_DAYS,
     SMALL_SPEC,
-    backfill_start,
+    backfill_date,
     load_daily,
     load_source,
     loaded_files,
@@ -25,10 +25,6 @@ from tests.helpers import (
 )
 from tooling.slack_emulator import Workspace, WorkspaceSpec
 from tooling.slack_emulator.export import write_export
-
-
-def backfill_date() -> datetime:
-    return datetime.strptime(backfill_start(), "%Y-%m-%d").replace(tzinfo=timezone.utc)
 
 
 def recent_plain(workspace, channels, field, days=5.0):

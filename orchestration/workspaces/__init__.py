@@ -25,10 +25,10 @@ from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
-from slack_source import SlackConfigError, check_token
+from slack_source import SlackConfigError, check_token, resolve_conversation_types
 
 from ..loading import duckdb_file
-from ..run_settings import RunSettings
+from ..run_settings import RunSettings, source_settings
 
 # A name becomes part of a dlt pipeline name, a dataset, an env variable and a Prefect limit.
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -49,6 +49,7 @@ class WorkspaceConfig(BaseConfiguration):
     duckdb_file: Optional[str] = None  # default: <slack_pipeline.pipeline_name>_<name>.duckdb
     channels: Optional[List[str]] = None  # default: every visible channel
     include_private: Optional[bool] = None
+    conversation_types: Optional[List[str]] = None  # default: sources.slack.conversation_types
     lookback_days: Optional[float] = None  # default: sources.slack.lookback_days
 
 
@@ -123,14 +124,19 @@ def run_options(
     channels: Optional[List[str]],
     include_private: bool,
     lookback_days: Optional[float],
-) -> Tuple[Optional[List[str]], bool, Optional[float]]:
-    """What a run reads: the flow's parameters, else the workspace's configured defaults."""
+) -> Tuple[Optional[List[str]], Tuple[str, ...], Optional[float]]:
+    """What a run reads: the flow's parameters, else the workspace's configured defaults;
+    the kinds of conversation resolved (`include_private` adds private channels)."""
+    configured = source_settings().conversation_types
     if settings.workspace is None:
-        return channels, include_private, lookback_days
+        return channels, resolve_conversation_types(configured, include_private), lookback_days
     workspace = load_workspace(settings.workspace)
     return (
         channels or workspace.channels,
-        include_private or bool(workspace.include_private),
+        resolve_conversation_types(
+            workspace.conversation_types or configured,
+            include_private or bool(workspace.include_private),
+        ),
         lookback_days if lookback_days is not None else workspace.lookback_days,
     )
 

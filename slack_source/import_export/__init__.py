@@ -31,6 +31,7 @@ from dlt.sources import DltResource
 from .. import MESSAGES_WRITE_DISPOSITION
 from ..arrow_pages import quiet_arrow_hint_notices
 from ..child_rows import child_resources
+from ..conversations import DIRECT_TYPES, resolve_conversation_types
 from ..pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
 from ..run_stats import RunStats
 from ..settings import (
@@ -60,18 +61,32 @@ POSITION_COLUMNS = ("thread_ts", "reply_count", "subtype")
 EXPORT_ONLY_CHANNEL_FIELDS = ("members", "pins")
 
 
-def channel_row(entry: Dict[str, Any], is_private: bool) -> Dict[str, Any]:
-    """An export's channel entry in the shape of a conversations.list channel."""
-    row = {k: v for k, v in entry.items() if k not in EXPORT_ONLY_CHANNEL_FIELDS}
-    row.setdefault("is_channel", True)
+def channel_row(entry: Dict[str, Any], kind: str) -> Dict[str, Any]:
+    """An export's channel entry in the shape of a conversations.list channel. DMs and group
+    DMs keep their `members` (the API's group DMs carry them too); a DM's entry does not say
+    whose export it is, so its `user` (the counterpart) stays empty."""
+    direct = kind in DIRECT_TYPES
+    row = {
+        k: v
+        for k, v in entry.items()
+        if k not in EXPORT_ONLY_CHANNEL_FIELDS or (direct and k == "members")
+    }
+    row.setdefault("is_channel", not direct)
     row.setdefault("is_group", False)
-    row.setdefault("is_im", False)
-    row.setdefault("is_mpim", False)
-    row["is_private"] = is_private
+    row.setdefault("is_im", kind == "im")
+    row.setdefault("is_mpim", kind == "mpim")
+    row["is_private"] = kind != "public_channel"
     row.setdefault("name_normalized", entry.get("name"))
     if isinstance(entry.get("members"), list):
         row.setdefault("num_members", len(entry["members"]))
     return row
+
+
+def direct_kinds(conversation_types: Optional[Sequence[str]]) -> Tuple[str, ...]:
+    """Which DM kinds of an export to load: those `conversation_types` names (checked)."""
+    if not conversation_types:
+        return ()
+    return tuple(k for k in resolve_conversation_types(conversation_types) if k in DIRECT_TYPES)
 
 
 @dlt.source(name="slack", section="slack", max_table_nesting=1)
@@ -85,6 +100,7 @@ def import_export_source(
     stats: Optional[Any] = None,
     append_into_empty: bool = False,
     child_tables: bool = True,
+    conversation_types: Optional[List[str]] = None,
 ) -> Sequence[DltResource]:
     """Users, channels and messages of a Slack export ZIP at `path` (and, with `child_tables`,
     the `reactions` and `files` the messages carry, as the API source loads them).
@@ -101,10 +117,13 @@ def import_export_source(
             rows are appended instead of merged. Same result, since an import's rows are unique
             (`_unique`), without writing every message twice (staging table, then merge).
         child_tables: `sources.slack.child_tables`, as for the API source.
+        conversation_types: `sources.slack.conversation_types`: with `im` / `mpim` the export's
+            DMs (dms.json) / group DMs (mpims.json) are loaded too; public and private channels
+            always are (what the export holds is the admin's choice).
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)
     check_lookback(lookback_days, max_lookback_days)
-    layout = layout or open_export(path)
+    layout = layout or open_export(path, direct_kinds(conversation_types))
     run_stats: RunStats = stats if isinstance(stats, RunStats) else RunStats()
     for folder, why in layout.skipped.items():
         run_stats.skip_channel(folder, why)
@@ -122,7 +141,7 @@ def import_export_source(
         name="channels", primary_key="id", write_disposition="merge", columns=CHANNEL_COLUMNS
     )
     def channels_resource() -> Iterator[List[Dict[str, Any]]]:
-        yield [channel_row(c.entry, c.is_private) for c in layout.conversations]
+        yield [channel_row(c.entry, c.kind) for c in layout.conversations]
 
     @dlt.resource(
         name="messages",
@@ -193,4 +212,10 @@ def _unique(table: pa.Table, previous: set) -> Tuple[pa.Table, List[str], set]:
     return table.filter(pa.array(keep)), kept_stamps, seen
 
 
-__all__ = ["ExportLayout", "SlackExportError", "import_export_source", "open_export"]
+__all__ = [
+    "ExportLayout",
+    "SlackExportError",
+    "direct_kinds",
+    "import_export_source",
+    "open_export",
+]

@@ -19,7 +19,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterable, List, Tuple
 
 import orjson
 
@@ -31,8 +31,9 @@ USERS_FILES = ("users.json", "org_users.json")
 # What reading a damaged member raises: a CRC mismatch or a bad header (BadZipFile), deflate
 # data that does not inflate (zlib.error), a member cut short (EOFError), ...
 UNREADABLE_MEMBER = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError)
-CHANNEL_FILES = {"channels.json": False, "groups.json": True}  # file -> is_private
-DM_FILES = {"dms.json": "id", "mpims.json": "name"}  # file -> what names the folder
+CHANNEL_FILES = {"channels.json": "public_channel", "groups.json": "private_channel"}
+# file -> (its kind of conversation, the entry field that names its folders)
+DM_FILES = {"dms.json": ("im", "id"), "mpims.json": ("mpim", "name")}
 IGNORED = ("__MACOSX/",)
 
 
@@ -47,9 +48,13 @@ class Conversation:
     id: str
     name: str
     folder: str
-    is_private: bool
+    kind: str  # public_channel, private_channel, mpim or im (slack_source.conversations)
     entry: Dict[str, Any]
     days: Tuple[str, ...]
+
+    @property
+    def is_private(self) -> bool:
+        return self.kind != "public_channel"
 
 
 @dataclass
@@ -102,8 +107,12 @@ def _entries(archive: zipfile.ZipFile, member: str) -> List[Dict[str, Any]]:
     return value
 
 
-def open_export(path: "str | Path") -> ExportLayout:
-    """Check the export's layout without reading any message; raise `SlackExportError`."""
+def open_export(path: "str | Path", direct_kinds: Iterable[str] = ()) -> ExportLayout:
+    """Check the export's layout without reading any message; raise `SlackExportError`.
+
+    `direct_kinds`: which of `im` (dms.json) and `mpim` (mpims.json) to load; the folders of
+    the others are skipped and listed."""
+    direct = frozenset(direct_kinds)
     path = Path(path)
     with _open_zip(path) as archive:
         names = [n for n in archive.namelist() if not n.startswith(IGNORED)]
@@ -115,27 +124,32 @@ def open_export(path: "str | Path") -> ExportLayout:
                 f"{path} is not a Slack export: it has no channels.json and users.json "
                 "(download it from Workspace settings > Import/Export Data > Export)"
             )
-        by_folder: Dict[str, Tuple[Dict[str, Any], bool]] = {}
+        by_folder: Dict[str, Tuple[Dict[str, Any], str]] = {}
         ids: Dict[str, str] = {}
-        for member, is_private in CHANNEL_FILES.items():
+        listed = [(member, kind, "name") for member, kind in CHANNEL_FILES.items()]
+        listed += [
+            (member, kind, key) for member, (kind, key) in DM_FILES.items() if kind in direct
+        ]
+        for member, kind, key in listed:
             if root + member not in present:
                 continue
             for entry in _entries(archive, root + member):
-                if not isinstance(entry.get("id"), str) or not isinstance(entry.get("name"), str):
-                    raise SlackExportError(f"{member} in the export has an entry without id/name")
+                if not isinstance(entry.get("id"), str) or not isinstance(entry.get(key), str):
+                    raise SlackExportError(f"{member} in the export has an entry without id/{key}")
                 if entry["id"] in ids:
                     raise SlackExportError(
                         f"channel id {entry['id']} is listed twice ({ids[entry['id']]}, "
-                        f"{entry['name']})"
+                        f"{entry[key]})"
                     )
-                ids[entry["id"]] = entry["name"]
-                by_folder[entry["name"]] = (entry, is_private)
+                ids[entry["id"]] = entry[key]
+                by_folder[entry[key]] = (entry, kind)
         not_loaded: Dict[str, str] = {}
-        for member, key in DM_FILES.items():
-            if root + member in present:
+        for member, (kind, key) in DM_FILES.items():
+            if kind not in direct and root + member in present:
                 for entry in _entries(archive, root + member):
                     if isinstance(entry.get(key), str):
-                        not_loaded[entry[key]] = member
+                        not_loaded[entry[key]] = f"{member}; sources.slack.conversation_types"
+                        not_loaded[entry[key]] += f" without {kind}"
         days: Dict[str, List[str]] = {}
         skipped: Dict[str, str] = {}
         for name in names:
@@ -146,7 +160,7 @@ def open_export(path: "str | Path") -> ExportLayout:
             if not slash:
                 continue  # top-level files: users, channels, integration logs, canvases...
             if folder in not_loaded:
-                skipped[folder] = f"direct messages ({not_loaded[folder]}) are not loaded"
+                skipped[folder] = f"direct messages ({not_loaded[folder]}): not loaded"
                 continue
             if folder not in by_folder:
                 raise SlackExportError(
@@ -162,13 +176,13 @@ def open_export(path: "str | Path") -> ExportLayout:
         conversations = [
             Conversation(
                 id=entry["id"],
-                name=entry["name"],
+                name=entry.get("name") or entry["id"],
                 folder=folder,
-                is_private=is_private,
+                kind=kind,
                 entry=entry,
                 days=tuple(sorted(days.get(folder, ()))),
             )
-            for folder, (entry, is_private) in by_folder.items()
+            for folder, (entry, kind) in by_folder.items()
         ]
         return ExportLayout(path, users_member, conversations, skipped)
 

@@ -80,6 +80,8 @@ def _workspace_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--private-channels", type=int, default=1)
     parser.add_argument("--archived-channels", type=int, default=1)
     parser.add_argument("--non-member-channels", type=int, default=1)
+    parser.add_argument("--dms", type=int, default=0, help="the bot's 1:1 DMs (im)")
+    parser.add_argument("--group-dms", type=int, default=0, help="group DMs with the bot (mpim)")
     parser.add_argument("--messages", type=int, default=600)
     parser.add_argument("--threads", type=int, default=40)
     parser.add_argument("--days", type=float, default=30)
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         private_channels=args.private_channels,
         archived_channels=args.archived_channels,
         non_member_channels=args.non_member_channels,
+        dms=args.dms,
+        group_dms=args.group_dms,
         messages=args.messages,
         threads=args.threads,
         days=args.days,

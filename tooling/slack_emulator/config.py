@@ -27,7 +27,8 @@ class WorkspaceSpec:
 
     ``channels`` counts every channel: ``general`` + plain public ones + ``non_member_channels``
     (public, bot not a member) + ``archived_channels`` (public, archived, bot a member) +
-    ``private_channels`` (bot a member). ``messages`` counts everything, thread replies included;
+    ``private_channels`` (bot a member); ``dms`` and ``group_dms`` come on top (messages are
+    spread over them too). ``messages`` counts everything, thread replies included;
     ``threads`` is the number of thread parents (each has at least one reply). ``now=None``
     means ``time.time()`` when the workspace is generated.
     """
@@ -42,10 +43,14 @@ class WorkspaceSpec:
     days: float = 30
     now: float | None = None
     non_member_channels: int = 1
+    dms: int = 0  # the bot's 1:1 DMs (im), on top of ``channels``
+    group_dms: int = 0  # group DMs with the bot (mpim), on top of ``channels``
 
     def __post_init__(self) -> None:
         special = 1 + self.private_channels + self.archived_channels + self.non_member_channels
         if min(self.private_channels, self.archived_channels, self.non_member_channels) < 0:
+            raise ValueError("channel counts must be >= 0")
+        if min(self.dms, self.group_dms) < 0:
             raise ValueError("channel counts must be >= 0")
         if self.channels < special:
             raise ValueError(

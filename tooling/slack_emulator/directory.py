@@ -10,6 +10,13 @@ from .rng import hash_of, slack_id, text_key
 from .vocab import BOTS, CHANNEL_WORDS, FIRST_NAMES, LAST_NAMES, TIMEZONES
 
 SLACKBOT_ID = "USLACKBOT"
+# conversations.list ``types`` -> (read scope, history scope), as Slack's docs name them
+CONVERSATION_SCOPES: dict[str, tuple[str, str]] = {
+    "public_channel": ("channels:read", "channels:history"),
+    "private_channel": ("groups:read", "groups:history"),
+    "mpim": ("mpim:read", "mpim:history"),
+    "im": ("im:read", "im:history"),
+}
 DOMAIN = "emulator.example.com"
 
 
@@ -43,9 +50,25 @@ class ChannelInfo:
     members: list[str]
     previous_names: list[str] = field(default_factory=list)
     updated_ms: int = 0
+    kind: str = "channel"  # "channel", "im" (a 1:1 DM) or "mpim" (a group DM)
+    user: str = ""  # an im's counterpart
+
+    @property
+    def conversation_type(self) -> str:
+        """Its ``types`` value in conversations.list."""
+        if self.kind != "channel":
+            return self.kind
+        return "private_channel" if self.is_private else "public_channel"
+
+    @property
+    def scopes(self) -> tuple[str, str]:
+        """(read scope, history scope) of its kind."""
+        return CONVERSATION_SCOPES[self.conversation_type]
 
     def as_api(self, team: Team) -> dict:
         """The channel object as conversations.list / conversations.join show it."""
+        if self.kind == "im":
+            return self._im_api(team)
         members = len(self.members) + (1 if self.is_member else 0)
         return {
             "id": self.id,
@@ -84,6 +107,27 @@ class ChannelInfo:
             },
             "previous_names": list(self.previous_names),
             "num_members": members,
+            **(
+                {"is_channel": False, "is_mpim": True, "is_open": True}
+                if self.kind == "mpim"
+                else {}
+            ),
+        }
+
+    def _im_api(self, team: Team) -> dict:
+        """A 1:1 DM as conversations.list shows it: no name or membership flags, the
+        counterpart in ``user``."""
+        return {
+            "id": self.id,
+            "created": self.created,
+            "is_archived": False,
+            "is_im": True,
+            "is_org_shared": False,
+            "context_team_id": team.id,
+            "updated": self.updated_ms,
+            "user": self.user,
+            "is_user_deleted": False,
+            "priority": 0,
         }
 
     def member_ids(self, team: Team) -> list[str]:
@@ -275,7 +319,49 @@ def make_channels(
                 updated_ms=created * 1000 + rng.randrange(1000),
             )
         )
-    return channels
+    return channels + make_direct_messages(spec, humans, now_s, len(channels))
+
+
+def make_direct_messages(
+    spec: WorkspaceSpec, humans: list[dict], now_s: int, first_index: int
+) -> list[ChannelInfo]:
+    """The bot's 1:1 DMs (``D…``, one per active user in turn) and group DMs (``G…``, the bot
+    and two to four users, named ``mpdm-a--b--c-1`` as Slack names them), after the channels:
+    a workspace without them is generated exactly as before."""
+    rng = random.Random(hash_of(spec.seed, 21))
+    active = [u for u in humans if not u["deleted"]] or humans[:1]
+    out: list[ChannelInfo] = []
+    for k in range(spec.dms + spec.group_dms):
+        index = first_index + k
+        im = k < spec.dms
+        if im:
+            people = [active[k % len(active)]]
+        else:
+            people = sorted(
+                rng.sample(active, min(len(active), rng.randrange(2, 5))), key=humans.index
+            )
+        created = now_s - int(spec.days * 86400) - rng.randrange(86400, 400 * 86400)
+        handles = "--".join(u["name"] for u in people)
+        out.append(
+            ChannelInfo(
+                index=index,
+                id=slack_id("D" if im else "G", hash_of(spec.seed, 300, index)),
+                name="" if im else f"mpdm-{handles}-1",
+                is_private=True,
+                is_archived=False,
+                is_general=False,
+                is_member=True,
+                created=created,
+                creator=people[0]["id"],
+                topic="",
+                purpose="" if im else "Group messaging",
+                members=[u["id"] for u in people],
+                updated_ms=created * 1000 + rng.randrange(1000),
+                kind="im" if im else "mpim",
+                user=people[0]["id"] if im else "",
+            )
+        )
+    return out
 
 
 # The short profile Slack attaches to a human user's message (history, replies, exports).

@@ -4,9 +4,10 @@ Layout (Slack help, "How to read Slack data exports"):
 
 - ``users.json``: every member, as users.list shows them (emails included);
 - ``channels.json``: public channels; a full export adds ``groups.json`` (private channels),
-  ``dms.json`` and ``mpims.json`` (the emulator has no DMs: empty lists), and every export has
-  ``integration_logs.json`` (empty here);
-- one folder per channel, named after it, with one ``YYYY-MM-DD.json`` per UTC day with activity:
+  ``dms.json`` and ``mpims.json`` (the bot's DMs and group DMs, ``WorkspaceSpec.dms`` /
+  ``group_dms``), and every export has ``integration_logs.json`` (empty here);
+- one folder per conversation, named after it (a DM's folder by its id, as Slack names it),
+  with one ``YYYY-MM-DD.json`` per UTC day with activity:
   a JSON array of that day's messages, oldest first, thread replies included where they were
   posted (``thread_ts``, ``parent_user_id``); parents carry ``reply_count``, ``reply_users``,
   ``latest_reply`` and ``replies: [{user, ts}]``; user messages carry ``user_profile``.
@@ -63,6 +64,11 @@ def channel_entry(channel: dict, members: list[str]) -> dict:
     }
 
 
+def dm_entry(channel: dict, members: list[str]) -> dict:
+    """A ``dms.json`` entry: id, created and the two members (its folder is named by id)."""
+    return {"id": channel["id"], "created": channel["created"], "members": members}
+
+
 def _day_bounds(start: date | None, end: date | None) -> tuple[int, int | None]:
     """Microsecond bounds ``[lo, hi)`` of the UTC days ``start..end`` (inclusive)."""
     lo = 0
@@ -99,6 +105,9 @@ def write_export(
     users = workspace.users()
     profiles = user_profiles(users)
     channels = workspace.channels()
+    dms = [] if public_only else [c for c in channels if c.get("is_im")]
+    mpims = [] if public_only else [c for c in channels if c.get("is_mpim")]
+    channels = [c for c in channels if not c.get("is_im") and not c.get("is_mpim")]
     public = [c for c in channels if not c["is_private"]]
     private = [] if public_only else [c for c in channels if c["is_private"]]
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -110,11 +119,12 @@ def write_export(
         put("channels.json", [channel_entry(c, workspace.member_ids(c["id"])) for c in public])
         if not public_only:
             put("groups.json", [channel_entry(c, workspace.member_ids(c["id"])) for c in private])
-            put("dms.json", [])
-            put("mpims.json", [])
+            put("dms.json", [dm_entry(c, workspace.member_ids(c["id"])) for c in dms])
+            put("mpims.json", [channel_entry(c, workspace.member_ids(c["id"])) for c in mpims])
         put("integration_logs.json", [])
-        for channel in public + private:
-            written = _write_channel(archive, workspace, channel, profiles, lo, hi, info)
+        for channel in public + private + mpims + dms:
+            folder = channel.get("name") or channel["id"]
+            written = _write_channel(archive, workspace, channel, folder, profiles, lo, hi, info)
             info.channels += 1 if written else 0
     return info
 
@@ -123,6 +133,7 @@ def _write_channel(
     archive: zipfile.ZipFile,
     workspace: Workspace,
     channel: dict,
+    folder: str,
     profiles: dict[str, dict],
     lo: int,
     hi: int | None,
@@ -135,9 +146,7 @@ def _write_channel(
 
     def flush() -> None:
         if batch:
-            archive.writestr(
-                f"{channel['name']}/{day}.json", orjson.dumps(batch, option=JSON_OPTIONS)
-            )
+            archive.writestr(f"{folder}/{day}.json", orjson.dumps(batch, option=JSON_OPTIONS))
             info.day_files += 1
             info.messages += len(batch)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .config import EmulatorConfig
-from .directory import ChannelInfo
+from .directory import CONVERSATION_SCOPES, ChannelInfo
 from .pagination import (
     LimitRule,
     SlackError,
@@ -34,7 +34,17 @@ LIMITS: dict[str, LimitRule] = {
 }
 NON_MARKETPLACE_LIMIT = LimitRule(default=15, maximum=15)
 LAST_PAGE: dict[str, dict | None] = {"absent": None, "empty": {}, "present": {"next_cursor": ""}}
-CHANNEL_TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})
+CHANNEL_TYPES = frozenset(CONVERSATION_SCOPES)
+HISTORY_SCOPES = frozenset(history for _, history in CONVERSATION_SCOPES.values())
+
+
+def _conversation_type(channel: dict) -> str:
+    """The ``types`` value of a channel object as conversations.list shows it."""
+    if channel.get("is_im"):
+        return "im"
+    if channel.get("is_mpim"):
+        return "mpim"
+    return "private_channel" if channel["is_private"] else "public_channel"
 
 
 class SlackApi:
@@ -118,7 +128,7 @@ class SlackApi:
     def _readable(self, args: dict[str, str]) -> str:
         """The channel of a history/replies call: visible, history scope, bot a member."""
         info = self._visible(args)
-        self._need("groups:history" if info.is_private else "channels:history")
+        self._need(info.scopes[1])
         if not info.is_member:
             raise SlackError("not_in_channel")
         return info.id
@@ -187,10 +197,8 @@ class SlackApi:
         types = {t.strip() for t in (args.get("types") or "public_channel").split(",") if t}
         if not types or not types <= CHANNEL_TYPES:
             raise SlackError("invalid_types")
-        if "public_channel" in types:
-            self._need("channels:read")
-        if "private_channel" in types:
-            self._need("groups:read")
+        for kind in sorted(types):
+            self._need(CONVERSATION_SCOPES[kind][0])
         self._team(args)
         limit = self._page_size("conversations.list", self._limit("conversations.list", args), args)
         exclude_archived = args.get("exclude_archived", "") in _TRUE
@@ -198,8 +206,8 @@ class SlackApi:
             chans = [
                 c
                 for c in self.ws.channels()
-                if ("private_channel" if c["is_private"] else "public_channel") in types
-                and (c["is_member"] or not c["is_private"])
+                if _conversation_type(c) in types
+                and (c.get("is_member", True) or not c.get("is_private"))
                 and not (exclude_archived and c["is_archived"])
             ]
         start = _start_after_cursor(chans, args.get("cursor"), "team")
@@ -210,7 +218,7 @@ class SlackApi:
     def conversations_history(self, args: dict[str, str], dry_run: bool) -> dict:
         """Top-level messages and broadcasts, newest first, within oldest/latest."""
         _required(args, "channel")
-        if not self.scopes & {"channels:history", "groups:history"}:
+        if not self.scopes & HISTORY_SCOPES:
             self._need("channels:history")
         cid = self._readable(args)
         limit = self._limit("conversations.history", args)
@@ -233,7 +241,7 @@ class SlackApi:
     def conversations_replies(self, args: dict[str, str], dry_run: bool) -> dict:
         """A thread: parent first, then replies ascending, paged by replies."""
         _required(args, "channel", "ts")
-        if not self.scopes & {"channels:history", "groups:history"}:
+        if not self.scopes & HISTORY_SCOPES:
             self._need("channels:history")
         cid = self._readable(args)
         ts = parse_ts(args["ts"])
@@ -277,7 +285,7 @@ class SlackApi:
         _required(args, "channel")
         info = self._visible(args)
         cid = info.id
-        self._need("groups:read" if info.is_private else "channels:read")
+        self._need(info.scopes[0])
         limit = self._page_size(
             "conversations.members", self._limit("conversations.members", args), args
         )
@@ -296,7 +304,7 @@ class SlackApi:
         """One channel object; ``num_members`` only with ``include_num_members``."""
         _required(args, "channel")
         info = self._visible(args)
-        self._need("groups:read" if info.is_private else "channels:read")
+        self._need(info.scopes[0])
         channel = self.ws.channel(info.id)
         if args.get("include_num_members", "") not in _TRUE:
             del channel["num_members"]
