@@ -68,15 +68,9 @@ prepare_prefect_home() {
   "$PY" -m orchestration.prefect_server prepare-home "$home"
 }
 
-# Memory, where the runtime reads it (at process start): glibc keeps freed pages in one heap
-# per allocating thread (up to 8 per core), Arrow's default allocator keeps freed pages too;
-# pages of messages live for milliseconds. Prefect settings: prefect.toml; dlt: .dlt/.
-export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
-export ARROW_DEFAULT_MEMORY_POOL="${ARROW_DEFAULT_MEMORY_POOL:-system}"
-# A fixed mmap threshold: glibc otherwise raises it after each freed large block (up to 32 MB),
-# so Arrow's page-sized buffers end up in the heap and fragment it (tooling/bench/RESULTS.md,
-# "Peak RSS at 1M").
-export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
+# Settings: Prefect's in prefect.toml, dlt's in .dlt/; the allocator settings are applied by
+# the run's process itself (orchestration/memory.py), so that `python slack_pipeline_with_prefect.py`,
+# `serve` and a worker get them too.
 
 setup
 case "${1:-demo}" in

@@ -9,6 +9,12 @@ scheduling, retries and observability.
 Offline, with no Slack token: `./run.sh demo` runs this flow against the bundled emulator.
 """
 
+from orchestration.one_off_api import start_one_off_api
+
+# `run` and `import-export` from the command line: Prefect's API boots while the imports below
+# run, instead of after them (orchestration/one_off_api.py).
+start_one_off_api()
+
 import time
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Tuple

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, List, Optional
 from slack_source import RETRYABLE, SlackApiError, SlackConfigError
 
 from .failures import causes, root_slack_error
+from .one_off_api import wait_for_one_off_api
 from .prepare import PreparedRun, prepare_import, prepare_run
 from .run_logs import set_verbose
 from .run_settings import (
@@ -173,6 +174,9 @@ def unreachable(error: BaseException) -> str:
 def run_flow(flow: Callable[..., Any], **parameters: Any) -> Any:
     """Run the flow in this process; a failed run is one line naming the cause, exit 2 when
     the cause is bad input or a rejected token, else 1."""
+    not_started = wait_for_one_off_api()
+    if not_started:
+        fail(not_started, EXIT_RUN_FAILED)
     try:
         return flow(**parameters)
     except Exception as error:  # noqa: BLE001 - one clear line, not a traceback

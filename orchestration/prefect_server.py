@@ -146,6 +146,11 @@ def stop_process_group(process: subprocess.Popen, grace_s: float = 15.0) -> None
         process.wait(timeout=grace_s)
 
 
+def is_prepared(home: Path) -> bool:
+    """Whether `prepare_home` ran on `home` (what run.sh checks before preparing it)."""
+    return (home / "prefect.db").is_file() and (home / "memo_store.toml").is_file()
+
+
 def prepare_home(home: Path) -> None:
     """Start and stop a server once on `home`: its first start migrates the SQLite database and
     registers Prefect's block types (memoized in the home), ~12 s that the first demo or one-off

@@ -107,6 +107,11 @@ class SlackClient:
         team_id: Optional[str] = None,
     ) -> None:
         token = check_token(access_token)
+        if not re.match(r"https?://[^/\s]+", str(api_base_url or "")):
+            raise SlackConfigError(
+                f"sources.slack.api_base_url must be an http(s) URL such as"
+                f" {DEFAULT_API_BASE_URL}, not {str(api_base_url)!r}"
+            )
         if rate_limit_profile not in RATE_LIMIT_PROFILES:
             raise SlackConfigError(
                 f"Unknown rate_limit_profile '{rate_limit_profile}': use one of "

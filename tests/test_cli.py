@@ -69,6 +69,11 @@ CASES = [
         "Bad lookback_days nan: a number of days, 0 or more",
     ),
     ({}, ["run", "--workspace", "Acme"], "Bad workspace name 'Acme'"),
+    (
+        {"SOURCES__SLACK__ACCESS_TOKEN": GOOD_TOKEN, "SOURCES__SLACK__API_BASE_URL": ""},
+        ["run"],
+        "sources.slack.api_base_url must be an http(s) URL such as https://slack.com/api/, not ''",
+    ),
     ({}, ["run", "--workspace", "acme"], "No Slack token for workspace acme: set"),
     (
         {"SLACK_PIPELINE__WORKSPACES__ACME__ACCESS_TOKEN": "hunter2"},

@@ -23,6 +23,7 @@ from typing import Any, Dict, List
 
 from .common import (
     PAGE,
+    SHAPES,
     TOKEN,
     Emulator,
     days_ago,
@@ -94,6 +95,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--channels", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0, help="default: messages / 50")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--shape", choices=("bundled", "long_tail"), default="bundled")
     parser.add_argument(
         "--name", help="default: bare_fetch_ratio_ and the size (100k, 1m or small)"
     )
@@ -111,6 +113,7 @@ def main(argv=None) -> dict:
         private_channels=0,
         non_member_channels=0,
         rate_limits="off",
+        **SHAPES[args.shape],
     )
     start = days_ago(40)
     with emulator, temp_dir("bare_fetch_ratio") as tmp:
@@ -141,6 +144,7 @@ def main(argv=None) -> dict:
         bare_peak_rss_mb=round(bare["peak_rss_mb"], 1),
         pipeline_calls=run["calls"],
         merged_into_empty_table=args.merge,
+        shape=args.shape,
         **{f"pipeline_over_bare_{label}": round(ratio, 3)},
     )
     print(

@@ -18,15 +18,24 @@ from typing import Any, Dict, Iterator, List, Optional
 
 # quiet dlt logs in every process that imports this module (children inherit the env)
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
-# The memory settings run.sh and prefect.yaml give a run, for the loads in child processes.
-os.environ.setdefault("MALLOC_ARENA_MAX", "2")
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
+# The allocator settings: each load's process applies them (orchestration/memory.py).
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TOKEN = "xoxb-emulator-token"
 PAGE = 999
+# Workspace shapes (emulator options): `bundled` is the generator's default; `long_tail` the
+# workspace issue #27 measured (threads = messages / 50 with up to ~900 replies, ~25 % replies,
+# ~660 bytes of JSON a message, no user_profile).
+SHAPES: Dict[str, Dict[str, Any]] = {
+    "bundled": {},
+    "long_tail": {
+        "reply_share": 0.25,
+        "thread_alpha": 0.8,
+        "thread_cap": 1000.0,
+        "no_user_profiles": True,
+    },
+}
 ALLOWANCE = {
     "users.list": 20,
     "conversations.list": 20,

@@ -82,8 +82,6 @@ class Bench:
             **self.server.client_environment(),
             "PREFECT_CLI_PROMPT": "false",
             "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "MALLOC_ARENA_MAX": "2",
-            "ARROW_DEFAULT_MEMORY_POOL": "system",
         }
 
     def prefect(self, *args: str) -> None:

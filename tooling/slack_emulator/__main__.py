@@ -80,6 +80,17 @@ def _workspace_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--private-channels", type=int, default=1)
     parser.add_argument("--archived-channels", type=int, default=1)
     parser.add_argument("--non-member-channels", type=int, default=1)
+    parser.add_argument("--reply-share", type=float, default=0.2, help="share of replies")
+    parser.add_argument(
+        "--thread-alpha",
+        type=float,
+        default=1.1,
+        help="Pareto tail of thread sizes (lower: longer)",
+    )
+    parser.add_argument("--thread-cap", type=float, default=200.0, help="largest thread weight")
+    parser.add_argument(
+        "--no-user-profiles", action="store_true", help="messages without user_profile (smaller)"
+    )
     parser.add_argument("--dms", type=int, default=0, help="the bot's 1:1 DMs (im)")
     parser.add_argument("--group-dms", type=int, default=0, help="group DMs with the bot (mpim)")
     parser.add_argument("--messages", type=int, default=600)
@@ -99,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         non_member_channels=args.non_member_channels,
         dms=args.dms,
         group_dms=args.group_dms,
+        reply_share=args.reply_share,
+        thread_alpha=args.thread_alpha,
+        thread_cap=args.thread_cap,
+        user_profiles=not args.no_user_profiles,
         messages=args.messages,
         threads=args.threads,
         days=args.days,

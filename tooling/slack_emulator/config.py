@@ -45,6 +45,13 @@ class WorkspaceSpec:
     non_member_channels: int = 1
     dms: int = 0  # the bot's 1:1 DMs (im), on top of ``channels``
     group_dms: int = 0  # group DMs with the bot (mpim), on top of ``channels``
+    # Shape (defaults: the bundled workspace): the share of messages that are replies, the
+    # Pareto tail of thread sizes (layout.Shape), and whether user messages carry the author's
+    # ``user_profile`` (~230 bytes of each message's JSON).
+    reply_share: float = 0.2
+    thread_alpha: float = 1.1
+    thread_cap: float = 200.0
+    user_profiles: bool = True
 
     def __post_init__(self) -> None:
         special = 1 + self.private_channels + self.archived_channels + self.non_member_channels
@@ -65,6 +72,8 @@ class WorkspaceSpec:
             raise ValueError("messages must be >= 2 * threads (a parent and a reply per thread)")
         if self.days <= 0:
             raise ValueError("days must be > 0")
+        if not 0 <= self.reply_share < 1 or self.thread_alpha <= 0 or self.thread_cap < 1:
+            raise ValueError("reply_share in [0, 1), thread_alpha > 0, thread_cap >= 1")
 
 
 @dataclass(frozen=True)

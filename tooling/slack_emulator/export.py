@@ -103,7 +103,7 @@ def write_export(
     info = ExportInfo(path=path)
     lo, hi = _day_bounds(start, end)
     users = workspace.users()
-    profiles = user_profiles(users)
+    profiles = user_profiles(users) if workspace.spec.user_profiles else {}
     channels = workspace.channels()
     dms = [] if public_only else [c for c in channels if c.get("is_im")]
     mpims = [] if public_only else [c for c in channels if c.get("is_mpim")]

@@ -101,14 +101,27 @@ def split(total: int, weights: list[float], caps: list[int] | None = None) -> li
     return out
 
 
+@dataclass(frozen=True)
+class Shape:
+    """How replies sit in a workspace (``WorkspaceSpec``'s shape options; the defaults are
+    the bundled workspace's): the share of all messages that are replies, and the Pareto tail
+    of thread sizes (a lower ``thread_alpha`` and a higher ``thread_cap`` make longer threads)."""
+
+    reply_share: float = 0.2
+    thread_alpha: float = THREAD_WEIGHT_ALPHA
+    thread_cap: float = THREAD_WEIGHT_CAP
+
+
 def plan_counts(
-    seed: int, n_channels: int, messages: int, threads: int
+    seed: int, n_channels: int, messages: int, threads: int, shape: Shape = Shape()
 ) -> list[tuple[int, int, int]]:
-    """Per channel ``(top_level, threads, replies)``: replies are ~20% of all messages."""
+    """Per channel ``(top_level, threads, replies)``: replies are ``shape.reply_share`` of
+    all messages (at least one per thread)."""
     rng = random.Random(hash_of(seed, 30))
     replies = 0
     if threads:
-        replies = max(threads, min(messages - threads, messages // 5))
+        share = messages * round(shape.reply_share * 10_000) // 10_000  # exact for 0.2: // 5
+        replies = max(threads, min(messages - threads, share))
     tops = messages - replies
     weights = [2.0] + [0.5 + rng.random() for _ in range(n_channels - 1)]
     top_counts = split(tops, weights)
@@ -128,6 +141,7 @@ def plan_channel(
     counts: tuple[int, int, int],
     start_us: int,
     now_us: int,
+    shape: Shape = Shape(),
 ) -> ChannelPlan:
     """Place a channel's top-level messages, pick thread parents and time their replies."""
     n_top, n_threads, n_replies = counts
@@ -137,7 +151,7 @@ def plan_channel(
         return plan
     rng = random.Random(hash_of(seed, 40, index))
     parents = sorted(rng.sample(range(n_top), n_threads))
-    weights = [min(rng.paretovariate(THREAD_WEIGHT_ALPHA), THREAD_WEIGHT_CAP) for _ in parents]
+    weights = [min(rng.paretovariate(shape.thread_alpha), shape.thread_cap) for _ in parents]
     sizes = [1 + e for e in split(n_replies - n_threads, weights)]
     reply_parent = plan.reply_parent
     max_ts = plan.max_ts

@@ -26,7 +26,7 @@ from .directory import (
     user_profiles,
 )
 from .generator import ContentGenerator, blocks_for_text
-from .layout import ChannelPlan, Timeline, is_broadcast, plan_channel, plan_counts
+from .layout import ChannelPlan, Shape, Timeline, is_broadcast, plan_channel, plan_counts
 from .rng import US_PER_S, fmt_ts, hash_of, parse_ts, slack_id
 
 GROUND_TRUTH_BATCH = 500
@@ -84,16 +84,21 @@ class Workspace:
         humans = self._users[: spec.users]
         self._default_user = next((u["id"] for u in humans if not u["deleted"]), humans[0]["id"])
         self.gen = ContentGenerator(
-            spec.seed, self.team, [u["id"] for u in humans], self.now_us, user_profiles(humans)
+            spec.seed,
+            self.team,
+            [u["id"] for u in humans],
+            self.now_us,
+            user_profiles(humans) if spec.user_profiles else None,
         )
         infos = make_channels(spec, self.team, humans, now_s)
-        counts = plan_counts(spec.seed, len(infos), spec.messages, spec.threads)
+        shape = Shape(spec.reply_share, spec.thread_alpha, spec.thread_cap)
+        counts = plan_counts(spec.seed, len(infos), spec.messages, spec.threads, shape)
         start_us = self.now_us - int(spec.days * 86400 * US_PER_S)
         self._channels: list[_Channel] = []
         self._by_id: dict[str, _Channel] = {}
         for info, cnt in zip(infos, counts, strict=True):
             key = hash_of(spec.seed, 300, info.index)
-            plan = plan_channel(spec.seed, info.index, key, cnt, start_us, self.now_us)
+            plan = plan_channel(spec.seed, info.index, key, cnt, start_us, self.now_us, shape)
             self._add_channel(info, key, plan)
         self._count = spec.messages
 

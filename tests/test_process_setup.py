@@ -1,0 +1,105 @@
+"""What a run's process sets up for itself, however it was started: the allocator settings
+(orchestration/memory.py) and, for a one-off command, Prefect's API before the imports
+(orchestration/one_off_api.py)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from orchestration import one_off_api
+from tests.helpers import ROOT, clean_environment, emulator_cli
+
+PROBE = (
+    "import json, pyarrow, slack_pipeline_with_prefect\n"
+    "from orchestration.memory import tune_allocators\n"
+    "print(json.dumps({'pool': pyarrow.default_memory_pool().backend_name,"
+    " 'again': tune_allocators()}))\n"
+)
+
+
+def probe(**env: str) -> dict:
+    """Import the flow file in a fresh interpreter without run.sh's environment."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=clean_environment(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_flow_file_applies_the_allocator_settings_without_a_wrapper():
+    plain = probe()
+    assert plain["pool"] == "system"  # Arrow's system allocator, not jemalloc/mimalloc
+    # glibc accepted both settings (mallopt returned 1): 2 arenas, a fixed mmap threshold
+    assert plain["again"] == {
+        "MALLOC_ARENA_MAX": "2",
+        "MALLOC_MMAP_THRESHOLD_": "131072",
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
+    }
+
+
+def test_settings_from_the_environment_win():
+    mine = probe(MALLOC_ARENA_MAX="4", ARROW_DEFAULT_MEMORY_POOL="jemalloc")
+    assert mine["again"] == {"MALLOC_MMAP_THRESHOLD_": "131072"}
+    assert mine["pool"] == "jemalloc"
+
+
+@pytest.mark.parametrize(
+    "argv, env",
+    [
+        (["slack_pipeline_with_prefect.py", "check"], {}),
+        (["slack_pipeline_with_prefect.py", "serve"], {}),
+        (["slack_pipeline_with_prefect.py", "run", "--help"], {}),
+        (["slack_pipeline_with_prefect.py"], {}),
+        (["pytest", "run"], {}),
+        (["slack_pipeline_with_prefect.py", "run"], {"PREFECT_API_URL": "http://x/api"}),
+    ],
+)
+def test_only_a_one_off_command_without_a_server_starts_one(argv, env, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert one_off_api.start_one_off_api(argv) is None
+    assert one_off_api.wait_for_one_off_api() is None
+
+
+def servers_on(home) -> list:
+    """Processes whose command line or environment names `home` (a Prefect server on it)."""
+    found = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                if f"PREFECT_HOME={home}".encode() in environ.read():
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                        if b"server" in cmdline.read():
+                            found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_one_off_run_starts_its_api_first_and_stops_it(emulator, tmp_path):
+    """On a prepared Prefect home (what run.sh leaves), `run` starts the API itself before the
+    imports: no temporary server of Prefect's, the run recorded in that home's log, and no
+    server left behind once the command has ended."""
+    from orchestration.prefect_server import prepare_home
+
+    workspace, server = emulator
+    home = tmp_path / "prefect"
+    prepare_home(home)
+    done = emulator_cli(
+        server, tmp_path, "run", "--start-date", "2020-01-01", PREFECT_HOME=str(home)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Starting temporary server" not in done.stdout + done.stderr
+    assert "Slack load: finished in " in done.stdout
+    assert (home / "one_off_server.log").stat().st_size > 0
+    assert servers_on(home) == []
