@@ -62,10 +62,14 @@ def check_name(name: str) -> str:
 
 
 def load_workspace(name: str) -> WorkspaceConfig:
-    """Resolve `[slack_pipeline.workspaces.<name>]` (env SLACK_PIPELINE__WORKSPACES__<NAME>__*)."""
-    return resolve_configuration(
+    """Resolve `[slack_pipeline.workspaces.<name>]` (env SLACK_PIPELINE__WORKSPACES__<NAME>__*);
+    a workspace of an org-wide install takes the org's token and its team id (`org.py`)."""
+    from .org import org_workspace
+
+    workspace = resolve_configuration(
         WorkspaceConfig(), sections=("slack_pipeline", "workspaces", check_name(name))
     )
+    return org_workspace(name, workspace)  # type: ignore[no-any-return]
 
 
 def for_workspace(settings: RunSettings, name: Optional[str]) -> RunSettings:
@@ -84,7 +88,12 @@ def for_workspace(settings: RunSettings, name: Optional[str]) -> RunSettings:
 
 
 def token_env(workspace: str) -> str:
-    """The environment variable of a workspace's token (`slack_pipeline.workspaces.<name>`)."""
+    """The environment variable of a workspace's token (`slack_pipeline.workspaces.<name>`,
+    or `slack_pipeline.org` for a workspace of an org-wide install)."""
+    from .org import TOKEN_ENV, is_org_workspace
+
+    if is_org_workspace(workspace):
+        return TOKEN_ENV
     return f"SLACK_PIPELINE__WORKSPACES__{workspace.upper()}__ACCESS_TOKEN"
 
 
@@ -100,8 +109,8 @@ def workspace_connection(settings: RunSettings) -> Dict[str, Any]:
     if settings.workspace is None:
         return {}
     workspace = load_workspace(settings.workspace)
-    key = f"slack_pipeline.workspaces.{settings.workspace}.access_token"
     env = token_env(settings.workspace)
+    key = ".".join(env.lower().split("__"))
     try:
         token = check_token(workspace.access_token)
     except SlackConfigError as error:

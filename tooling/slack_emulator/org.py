@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import EmulatorConfig
 from .methods import SlackApi
@@ -75,8 +76,11 @@ class OrgTenant:
         }
         self.limiter = RateLimiter(self.config.rate_limits, self.config.time_scale)
         self.workspace = self.org.workspaces[0]  # what a server-wide control endpoint shows
-        self.api = self  # ``call`` answers the org's methods; ``handlers`` names them
-        self.handlers = dict.fromkeys(ORG_METHODS)
+        self.api = self  # ``call`` answers the org's methods; ``handlers`` names every method
+        self.handlers = {
+            **SlackApi(self.workspace, self.config).handlers,
+            **{m: None for m in ORG_METHODS},
+        }
 
     def for_request(self, method: str, args: dict[str, str]) -> Tenant | OrgTenant:
         """Who answers ``method``: the org itself, the workspace ``team_id`` names, or the one
@@ -155,7 +159,7 @@ def _team(ws: Workspace, icon: bool) -> dict:
     return team
 
 
-def org_of(seeds: Sequence[int], spec: dict | None = None, **org: str) -> Org:
+def org_of(seeds: Sequence[int], spec: dict | None = None, **org: Any) -> Org:
     """An org of generated workspaces, one per seed, all of ``spec``'s shape."""
     from .config import WorkspaceSpec
 
