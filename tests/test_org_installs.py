@@ -8,6 +8,7 @@ named the same whatever order Slack lists them in; bad org tokens fail in one li
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -275,3 +276,89 @@ def test_check_lists_the_org_workspaces(served: EmulatorServer, org: Org, tmp_pa
     assert "  missing:     none" in lines and lines[-1] == "Org ready to run."
     assert ORG_TOKEN not in done.stdout + done.stderr
     assert served.request_counts(ORG_TOKEN) == {"auth.test": 1, "auth.teams.list": 1}
+
+
+# -- on a work pool --------------------------------------------------------------------------
+@pytest.mark.slow
+def test_an_org_loads_exactly_through_the_parent_flow_on_a_work_pool(tmp_path: Path) -> None:
+    """The issue's "done when": `prefect deploy --all`, a process pool with a worker, the parent
+    deployment discovering the org and fanning out one child per workspace; each workspace's
+    DuckDB file equals its ground truth; no token in any parameter, log line or artifact."""
+    from orchestration.prefect_server import local_prefect_server
+    from tests.helpers import POOL, Api, Background
+
+    org = org_of(SEEDS[:2], SPEC)
+    output = tmp_path / "output"
+    output.mkdir()
+    names = sorted(workspace_name(ws.team.id) for ws in org.workspaces)
+    with (
+        EmulatorServer({ORG_TOKEN: org}, EmulatorConfig()) as emulator,
+        local_prefect_server(tmp_path / "home") as server,
+    ):
+        cli_env = {
+            "PATH": os.environ["PATH"],
+            **server.client_environment(),
+            "PREFECT_CLI_PROMPT": "false",
+            "PWD": str(ROOT),
+        }
+        for args in (["work-pool", "create", POOL, "--type", "process"], ["deploy", "--all"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "prefect", "--no-prompt", *args],
+                env=cli_env, cwd=ROOT, capture_output=True, text=True, timeout=180,
+            )  # fmt: skip
+            assert done.returncode == 0, f"prefect {args}:\n{done.stdout}\n{done.stderr}"
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", str(output)),
+            **server.client_environment(),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "SLACK_PIPELINE__ORG__ACCESS_TOKEN": ORG_TOKEN,
+            "SLACK_PIPELINE__ORG__API_BASE_URL": emulator.base_url,
+            "SLACK_PIPELINE__PIPELINES_DIR": str(output / "pipelines"),
+            "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
+            "SOURCES__SLACK__JOIN_PUBLIC_CHANNELS": "false",
+            "DLT_DATA_DIR": str(output / "dlt"),
+            **{
+                f"SLACK_PIPELINE__WORKSPACES__{name.upper()}__DUCKDB_FILE": str(
+                    output / f"{name}.duckdb"
+                )
+                for name in names
+            },
+        }
+        worker = Background(
+            "worker",
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL],
+            env=env,
+            cwd=tmp_path,
+            logs=tmp_path,
+        )
+        try:
+            api = Api(server.api_url)
+            parent_id = api.run_deployment(
+                api.deployment("slack_workspaces/slack_workspaces")["id"],
+                {"start_date": backfill_start()},
+            )
+            parent = api.wait_terminal(parent_id, worker)
+            runs = api.post(
+                "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [parent_id]}}}
+            )
+            children = {run["parameters"]["workspace"]: run for run in runs}
+            seen = [json.dumps(api.flow_run(parent_id)), json.dumps(api.logs(parent_id))]
+            for run in [parent, *children.values()]:
+                seen.append(json.dumps(api.flow_run(run["id"])))
+                seen.append(json.dumps(api.logs(run["id"])))
+                body = {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+                seen.append(json.dumps(api.post("/artifacts/filter", body)))
+        finally:
+            worker.stop()
+    assert parent["state"]["type"] == "COMPLETED", (parent["state"], worker.tail())
+    assert sorted(children) == names
+    by_name = {workspace_name(ws.team.id): ws for ws in org.workspaces}
+    for name, run in children.items():
+        assert run["state"]["type"] == "COMPLETED" and run["work_pool_name"] == POOL, run["state"]
+        rows = loaded_keys(output / f"{name}.duckdb", f"slack_data_{name}")
+        assert sorted(rows) == expected_keys(by_name[name]), name
+    text = "\n".join(seen)
+    assert f"Slack org {org.name} ({org.enterprise_id}): {names[0]} (" in text  # logs were read
+    assert "Holding slack-workspace-t0" in text
+    assert ORG_TOKEN not in text
