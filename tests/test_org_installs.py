@@ -247,6 +247,17 @@ def test_a_token_that_is_not_an_org_install_fails_in_one_line(served, tmp_path) 
     assert served.request_counts(WORKSPACE_TOKEN) == {"auth.test": 1}
 
 
+def test_a_wrong_org_token_names_its_setting(served, tmp_path) -> None:
+    wrong = "xoxb-not-the-org-0123456789"
+    done = parent_cli(org_cli_env(served, tmp_path, wrong), tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert error_lines(done) == [
+        "error: Slack auth.test failed: invalid_auth (the token is not valid; check"
+        " SLACK_PIPELINE__ORG__ACCESS_TOKEN)"
+    ]
+    assert wrong not in done.stdout + done.stderr
+
+
 def test_an_org_with_no_workspace_fails_in_one_line(tmp_path) -> None:
     org = org_of(SEEDS[:1], SPEC, installed=[])
     with EmulatorServer({ORG_TOKEN: org}, EmulatorConfig()) as server:
@@ -362,3 +373,12 @@ def test_an_org_loads_exactly_through_the_parent_flow_on_a_work_pool(tmp_path: P
     assert f"Slack org {org.name} ({org.enterprise_id}): {names[0]} (" in text  # logs were read
     assert "Holding slack-workspace-t0" in text
     assert ORG_TOKEN not in text
+
+
+def test_check_names_the_scopes_the_org_token_lacks(org: Org, tmp_path) -> None:
+    scopes = ("channels:read", "channels:history")
+    with EmulatorServer({ORG_TOKEN: org}, EmulatorConfig(scopes=scopes)) as server:
+        done = pipeline_cli("check", cwd=tmp_path, env=org_cli_env(server, tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "  missing:     users:read (users.list)" in done.stdout.splitlines()
+    assert done.stdout.splitlines()[-1] == "Org not ready: add the missing scopes."
