@@ -23,7 +23,7 @@ from tests.helpers import (
     ROOT,
     SMALL_SPEC,
     backfill_start,
-    clean_environment,
+    emulator_cli_env,
     pipeline_cli,
     query,
     readable_channel_ids,
@@ -211,15 +211,15 @@ def test_team_ids_allow_list_and_dataset_prefix(
 
 # -- the command line ------------------------------------------------------------------------
 def org_cli_env(server: EmulatorServer, tmp_path: Path, token: str = ORG_TOKEN) -> Dict[str, str]:
-    return clean_environment(
-        {
-            "SLACK_PIPELINE__ORG__ACCESS_TOKEN": token,
-            "SLACK_PIPELINE__ORG__API_BASE_URL": server.base_url,
-            "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
-            "SLACK_PIPELINE__PIPELINES_DIR": str(tmp_path / "pipelines"),
-            "PREFECT_HOME": str(tmp_path / "prefect"),
-        }
+    """A command line's environment with `[slack_pipeline.org]` and no single-workspace token."""
+    env = emulator_cli_env(
+        server,
+        tmp_path,
+        SLACK_PIPELINE__ORG__ACCESS_TOKEN=token,
+        SLACK_PIPELINE__ORG__API_BASE_URL=server.base_url,
     )
+    del env["SOURCES__SLACK__ACCESS_TOKEN"]
+    return env
 
 
 def parent_cli(env: Dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -296,7 +296,7 @@ def test_an_org_loads_exactly_through_the_parent_flow_on_a_work_pool(tmp_path: P
     deployment discovering the org and fanning out one child per workspace; each workspace's
     DuckDB file equals its ground truth; no token in any parameter, log line or artifact."""
     from orchestration.prefect_server import local_prefect_server
-    from tests.helpers import POOL, Api, Background
+    from tests.helpers import POOL, Api, Background, deploy_all
 
     org = org_of(SEEDS[:2], SPEC)
     output = tmp_path / "output"
@@ -306,18 +306,7 @@ def test_an_org_loads_exactly_through_the_parent_flow_on_a_work_pool(tmp_path: P
         EmulatorServer({ORG_TOKEN: org}, EmulatorConfig()) as emulator,
         local_prefect_server(tmp_path / "home") as server,
     ):
-        cli_env = {
-            "PATH": os.environ["PATH"],
-            **server.client_environment(),
-            "PREFECT_CLI_PROMPT": "false",
-            "PWD": str(ROOT),
-        }
-        for args in (["work-pool", "create", POOL, "--type", "process"], ["deploy", "--all"]):
-            done = subprocess.run(
-                [sys.executable, "-m", "prefect", "--no-prompt", *args],
-                env=cli_env, cwd=ROOT, capture_output=True, text=True, timeout=180,
-            )  # fmt: skip
-            assert done.returncode == 0, f"prefect {args}:\n{done.stdout}\n{done.stderr}"
+        deploy_all(server.client_environment())
         env = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", str(output)),

@@ -110,21 +110,26 @@ def workspace_connection(settings: RunSettings) -> Dict[str, Any]:
         return {}
     workspace = load_workspace(settings.workspace)
     env = token_env(settings.workspace)
-    key = ".".join(env.lower().split("__"))
-    try:
-        token = check_token(workspace.access_token)
-    except SlackConfigError as error:
-        reason = "No Slack token" if not workspace.access_token else "Malformed Slack token"
-        raise SlackConfigError(
-            f"{reason} for workspace {settings.workspace}: set {key} in .dlt/secrets.toml"
-            f" (or {env})"
-        ) from error
+    token = checked_token(workspace.access_token, f"workspace {settings.workspace}", env)
     access: Dict[str, Any] = {"access_token": token}
     if workspace.api_base_url:
         access["api_base_url"] = workspace.api_base_url
     if workspace.team_id:
         access["team_id"] = workspace.team_id
     return access
+
+
+def checked_token(token: Optional[str], whose: str, env: str) -> str:
+    """`token`, checked (`check_token`); else one line naming where to set it, never echoing
+    it (`env`'s config key and the variable itself)."""
+    key = ".".join(env.lower().split("__"))
+    try:
+        return check_token(token)
+    except SlackConfigError as error:
+        reason = "No Slack token" if not token else "Malformed Slack token"
+        raise SlackConfigError(
+            f"{reason} for {whose}: set {key} in .dlt/secrets.toml (or {env})"
+        ) from error
 
 
 def run_options(

@@ -27,7 +27,7 @@ from dlt.common.typing import TSecretStrValue
 from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 
-from slack_source import SlackAuthError, SlackConfigError, check_token, make_client
+from slack_source import SlackAuthError, SlackConfigError, make_client
 from slack_source.settings import PREFLIGHT_ATTEMPTS
 
 from ..run_settings import RunSettings
@@ -118,13 +118,9 @@ def discover(org: OrgConfig) -> OrgInstall:
     """`auth.test` (an org-wide install, else one line) and `auth.teams.list` (every page):
     the workspaces to load, sorted by team id, narrowed to `team_ids`. Bad input raises
     `SlackConfigError`/`SlackAuthError`, never echoing the token."""
-    try:
-        token = check_token(org.access_token)
-    except SlackConfigError as error:
-        reason = "No Slack token" if not org.access_token else "Malformed Slack token"
-        raise SlackConfigError(
-            f"{reason} for the org: set {TOKEN_KEY} in .dlt/secrets.toml (or {TOKEN_ENV})"
-        ) from error
+    from . import checked_token
+
+    token = checked_token(org.access_token, "the org", TOKEN_ENV)
     where = {"api_base_url": org.api_base_url} if org.api_base_url else {}
     client = make_client(token, max_attempts=PREFLIGHT_ATTEMPTS, **where)
     try:
