@@ -117,6 +117,25 @@ def test_org_token_needs_team_id_on_team_scoped_methods(served: EmulatorServer, 
     assert served.request_counts(ORG_TOKEN)["users.list"] == 3
 
 
+def test_each_workspace_of_the_org_has_its_own_rate_limits(org: Org) -> None:
+    """Slack's limits are per app and workspace: one workspace's Tier 2 minute used up leaves
+    the others' untouched (a minute of 60 s here: the test ends well inside it)."""
+    first, second = (ws.team.id for ws in org.workspaces[:2])
+    with EmulatorServer({ORG_TOKEN: org}, EmulatorConfig(rate_limits="tiers")) as server:
+        answers = [slack(server, "users.list", team_id=first)["ok"] for _ in range(20)]
+        assert answers == [True] * 20
+        response = requests.post(
+            server.base_url + "users.list",
+            data={"team_id": first},
+            headers={"Authorization": f"Bearer {ORG_TOKEN}"},
+        )
+        assert response.status_code == 429 and response.headers["retry-after"]
+        assert slack(server, "users.list", team_id=second)["ok"]
+        stats = requests.get(server.team_control_url(first) + "stats").json()
+        assert stats["ratelimited"] == {"users.list": 1}
+        assert team_requests(server, second) == {"users.list": 1}
+
+
 def test_an_app_not_installed_in_a_workspace_cannot_read_it() -> None:
     org = org_of(SEEDS[:2], SPEC, installed=[])
     with EmulatorServer({ORG_TOKEN: org}, EmulatorConfig()) as server:

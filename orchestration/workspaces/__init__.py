@@ -69,7 +69,7 @@ def load_workspace(name: str) -> WorkspaceConfig:
     workspace = resolve_configuration(
         WorkspaceConfig(), sections=("slack_pipeline", "workspaces", check_name(name))
     )
-    return org_workspace(name, workspace)  # type: ignore[no-any-return]
+    return org_workspace(name, workspace)
 
 
 def for_workspace(settings: RunSettings, name: Optional[str]) -> RunSettings:

@@ -19,7 +19,7 @@ gets that name only; it resolves the org token itself (`org_workspace`, from
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.specs import BaseConfiguration
@@ -31,6 +31,9 @@ from slack_source import SlackAuthError, SlackConfigError, make_client
 from slack_source.settings import PREFLIGHT_ATTEMPTS
 
 from ..run_settings import RunSettings
+
+if TYPE_CHECKING:
+    from . import WorkspaceConfig
 
 TOKEN_KEY = "slack_pipeline.org.access_token"
 TOKEN_ENV = "SLACK_PIPELINE__ORG__ACCESS_TOKEN"
@@ -87,7 +90,7 @@ def team_of(name: str) -> str:
     return name.upper()
 
 
-def org_workspace(name: str, workspace: Any) -> Any:
+def org_workspace(name: str, workspace: "WorkspaceConfig") -> "WorkspaceConfig":
     """`workspace` (a `WorkspaceConfig`) completed from `[slack_pipeline.org]` when `name` is
     a discovered workspace: no token of its own, an org token configured. Other keys of
     `[slack_pipeline.workspaces.<name>]` (channels, duckdb_file, ...) still apply."""
