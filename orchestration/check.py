@@ -123,3 +123,10 @@ def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[st
     lines.append(f"Destination:   {describe_destination(settings)}")
     lines.append("Ready to run." if not access.missing else "Not ready: add the missing scopes.")
     return lines, not access.missing
+
+
+def org_check(include_private: bool) -> "tuple[List[str], bool]":
+    """`[slack_pipeline.org]`'s lines (none without it): its workspaces and missing scopes."""
+    from .workspaces.org import check_lines
+
+    return check_lines(needed_scopes(include_private, source_settings().join_public_channels))

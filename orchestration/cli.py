@@ -208,14 +208,17 @@ def print_report(summary: Any, settings: Any, title: str = "Slack load") -> None
 
 def run_check(command: Command) -> None:
     """Print the check report; exit 0 when a run could succeed, 2 when it could not."""
-    from .check import check_report
+    from .check import check_report, org_check
 
     with exit_on_bad_input():
         settings = load_run_settings()
-        validate_token()
-        lines, ready = check_report(settings, command.include_private)
-    print("\n".join(lines))
-    if not ready:
+        org_lines, org_ready = org_check(command.include_private)
+        lines, ready = [], True
+        if not org_lines or source_settings().access_token:  # an org alone needs no other
+            validate_token()
+            lines, ready = check_report(settings, command.include_private)
+    print("\n".join(org_lines + lines))
+    if not (ready and org_ready):
         raise SystemExit(EXIT_BAD_INPUT)
 
 

@@ -34,6 +34,7 @@ from .workspaces import (
     token_setting,
     workspace_connection,
 )
+from .workspaces.org import with_org_workspaces
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,9 @@ def prepare_fan_out(
     end_date: DateLike,
     lookback_days: Optional[float],
 ) -> List[str]:
-    """Check a fan-out over several workspaces: the names, and the inputs every child shares
-    (each child prepares its own workspace's run)."""
+    """Check a fan-out over several workspaces: the names (with `[slack_pipeline.org]`, the
+    workspaces of the org-wide install too: `workspaces/org.py`), and the inputs every child
+    shares (each child prepares its own workspace's run)."""
     check_dates(start_date, end_date, lookback_days)
-    return configured_workspaces(load_run_settings(), workspaces)
+    settings, _ = with_org_workspaces(load_run_settings())
+    return configured_workspaces(settings, workspaces)

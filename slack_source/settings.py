@@ -32,6 +32,8 @@ class SlackMethod:
 # its `team_id`; history and replies name a channel, whose id is unique across the org.
 SLACK_METHODS: Dict[str, SlackMethod] = {
     "auth.test": SlackMethod(data_key=None, page_size=None, per_minute=600),
+    # Tier 2, cursor-paged ("no larger than 1000"): an org-wide install's workspaces
+    "auth.teams.list": SlackMethod(data_key="teams", page_size=1000, per_minute=20),
     "users.list": SlackMethod(data_key="members", page_size=1000, per_minute=20, team_scoped=True),
     "conversations.list": SlackMethod("channels", 999, 20, team_scoped=True),  # "under 1000"
     "conversations.history": SlackMethod("messages", 999, 50, 1, 15),

@@ -450,6 +450,23 @@ class Api:
                 return logs
 
 
+def deploy_all(server_env: Dict[str, str]) -> None:
+    """`prefect work-pool create` (the process pool) and `prefect deploy --all` from
+    prefect.yaml against the server of `server_env` (its client environment)."""
+    env = {
+        "PATH": os.environ["PATH"],
+        **server_env,
+        "PREFECT_CLI_PROMPT": "false",
+        "PWD": str(ROOT),  # prefect.yaml's pull step: the folder you deploy from
+    }
+    for args in (["work-pool", "create", POOL, "--type", "process"], ["deploy", "--all"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "prefect", "--no-prompt", *args],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert done.returncode == 0, f"prefect {args}:\n{done.stdout}\n{done.stderr}"
+
+
 class Background:
     """A long-running child (serve, worker) whose output goes to a file for failure reports."""
 

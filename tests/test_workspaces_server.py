@@ -12,7 +12,6 @@ loads for ~30 s: long enough for its second run to arrive while the first holds 
 """
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -22,11 +21,11 @@ import pytest
 from orchestration.prefect_server import local_prefect_server
 from tests.helpers import (
     POOL,
-    ROOT,
     SMALL_SPEC,
     Api,
     Background,
     backfill_start,
+    deploy_all,
     poll,
     query,
     readable_channel_ids,
@@ -110,18 +109,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
     output = tmp / "output"
     output.mkdir()
     with EmulatorServer(served, config) as emulator, local_prefect_server(tmp / "home") as server:
-        cli_env = {
-            "PATH": __import__("os").environ["PATH"],
-            **server.client_environment(),
-            "PREFECT_CLI_PROMPT": "false",
-            "PWD": str(ROOT),  # prefect.yaml's pull step: the folder you deploy from
-        }
-        for args in (["work-pool", "create", POOL, "--type", "process"], ["deploy", "--all"]):
-            done = subprocess.run(
-                [sys.executable, "-m", "prefect", "--no-prompt", *args],
-                env=cli_env, cwd=ROOT, capture_output=True, text=True, timeout=180,
-            )  # fmt: skip
-            assert done.returncode == 0, f"prefect {args}:\n{done.stdout}\n{done.stderr}"
+        deploy_all(server.client_environment())
         env = worker_env(server.client_environment(), emulator.base_url, output)
         workers = [
             Background(

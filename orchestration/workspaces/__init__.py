@@ -63,10 +63,14 @@ def check_name(name: str) -> str:
 
 
 def load_workspace(name: str) -> WorkspaceConfig:
-    """Resolve `[slack_pipeline.workspaces.<name>]` (env SLACK_PIPELINE__WORKSPACES__<NAME>__*)."""
-    return resolve_configuration(
+    """Resolve `[slack_pipeline.workspaces.<name>]` (env SLACK_PIPELINE__WORKSPACES__<NAME>__*);
+    a workspace of an org-wide install takes the org's token and its team id (`org.py`)."""
+    from .org import org_workspace
+
+    workspace = resolve_configuration(
         WorkspaceConfig(), sections=("slack_pipeline", "workspaces", check_name(name))
     )
+    return org_workspace(name, workspace)
 
 
 def for_workspace(settings: RunSettings, name: Optional[str]) -> RunSettings:
@@ -85,7 +89,12 @@ def for_workspace(settings: RunSettings, name: Optional[str]) -> RunSettings:
 
 
 def token_env(workspace: str) -> str:
-    """The environment variable of a workspace's token (`slack_pipeline.workspaces.<name>`)."""
+    """The environment variable of a workspace's token (`slack_pipeline.workspaces.<name>`,
+    or `slack_pipeline.org` for a workspace of an org-wide install)."""
+    from .org import TOKEN_ENV, is_org_workspace
+
+    if is_org_workspace(workspace):
+        return TOKEN_ENV
     return f"SLACK_PIPELINE__WORKSPACES__{workspace.upper()}__ACCESS_TOKEN"
 
 
@@ -101,22 +110,27 @@ def workspace_connection(settings: RunSettings) -> Dict[str, Any]:
     if settings.workspace is None:
         return {}
     workspace = load_workspace(settings.workspace)
-    key = f"slack_pipeline.workspaces.{settings.workspace}.access_token"
     env = token_env(settings.workspace)
-    try:
-        token = check_token(workspace.access_token)
-    except SlackConfigError as error:
-        reason = "No Slack token" if not workspace.access_token else "Malformed Slack token"
-        raise SlackConfigError(
-            f"{reason} for workspace {settings.workspace}: set {key} in .dlt/secrets.toml"
-            f" (or {env})"
-        ) from error
+    token = checked_token(workspace.access_token, f"workspace {settings.workspace}", env)
     access: Dict[str, Any] = {"access_token": token}
     if workspace.api_base_url:
         access["api_base_url"] = workspace.api_base_url
     if workspace.team_id:
         access["team_id"] = workspace.team_id
     return access
+
+
+def checked_token(token: Optional[str], whose: str, env: str) -> str:
+    """`token`, checked (`check_token`); else one line naming where to set it, never echoing
+    it (`env`'s config key and the variable itself)."""
+    key = ".".join(env.lower().split("__"))
+    try:
+        return check_token(token)
+    except SlackConfigError as error:
+        reason = "No Slack token" if not token else "Malformed Slack token"
+        raise SlackConfigError(
+            f"{reason} for {whose}: set {key} in .dlt/secrets.toml (or {env})"
+        ) from error
 
 
 def run_options(

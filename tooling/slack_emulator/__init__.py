@@ -25,6 +25,10 @@ Behaviour where Slack is unspecified (see /work/shared/slack_api_facts.md):
 - The ``truncated`` fault declares the whole body's Content-Length, sends half and closes the
   connection: clients see an incomplete read, as after a dropped connection.
 - conversations.join adds no ``channel_join`` message; ground truth lists thread tombstones.
+- Org-wide installs (``org.Org``): ``auth.test`` of the org token answers ``team_id`` = the
+  enterprise id; ``auth.teams.list`` always sends ``next_cursor`` (empty on the last page) and
+  answers a workspace token ``not_allowed_token_type``; a team-scoped method without
+  ``team_id`` is ``missing_argument``; calls naming a channel or user need no ``team_id``.
 """
 
 from .config import EmulatorConfig, WorkspaceSpec

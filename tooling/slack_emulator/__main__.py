@@ -6,7 +6,9 @@ same
 generated workspace (same options) as a Slack export ZIP instead (see ``slack_emulator.export``).
 With ``--workspace TOKEN:SEED`` (repeatable) it serves several workspaces of the same shape,
 each with its own seed (data, ids), token and rate limits; the line then also lists
-``workspaces``: ``[{"team_id", "control_url"}]`` in the order given.
+``workspaces``: ``[{"team_id", "control_url"}]`` in the order given. ``--org N`` serves an
+Enterprise Grid org-wide install instead: N workspaces (seeds SEED, SEED+1, ...) behind the one
+org-level token ``--org-token`` (see ``slack_emulator.org``), listed the same way.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ from .config import (
 from .export import add_arguments as add_export_arguments
 from .export import main_export
 from .faults import FAULT_KINDS, FaultSpec
+from .org import Org
 from .server import EmulatorServer
 from .workspace import Workspace
+
+ORG_TOKEN = "xoxb-emulator-org-token"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TOKEN:SEED",
         help="serve several workspaces: TOKEN reaches a workspace generated with SEED",
     )
+    serve.add_argument("--org", type=int, default=0, metavar="N", help="an org of N workspaces")
+    serve.add_argument("--org-token", default=ORG_TOKEN, help=f"its token (default {ORG_TOKEN})")
     serve.add_argument(
         "--scopes", default=",".join(DEFAULT_SCOPES), help="granted scopes, comma-separated"
     )
@@ -122,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     workspace = Workspace(WorkspaceSpec(seed=args.seed, **spec))
     if args.command == "export":
         return main_export(workspace, args)
-    served: Workspace | dict[str, Workspace] = workspace
-    if args.workspace:
+    served: Workspace | dict[str, Workspace | Org] = workspace
+    if args.org > 0:
+        seeds = range(args.seed, args.seed + args.org)
+        served = {args.org_token: Org([Workspace(WorkspaceSpec(seed=s, **spec)) for s in seeds])}
+    elif args.workspace:
         served = {}
         for entry in args.workspace:
             token, _, seed = entry.rpartition(":")
@@ -156,10 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     server = EmulatorServer(served, config, host=args.host, port=args.port).start()
     try:
         line: dict = {"base_url": server.base_url, "control_url": server.control_url}
-        if args.workspace:
+        if args.workspace or args.org > 0:
             line["workspaces"] = [
-                {"team_id": ws.team.id, "control_url": server.team_control_url(ws.team.id)}
-                for ws in server.workspaces.values()
+                {"team_id": team_id, "control_url": server.team_control_url(team_id)}
+                for team_id in server.app.team_controls
             ]
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -23,11 +23,15 @@ import orjson
 from .config import EmulatorConfig
 from .control import control_app
 from .faults import Fault, FaultInjector
+from .org import ORG_METHODS
 from .pagination import SlackError
 from .rate_limits import format_retry_after
 from .stats import RequestStats
-from .tenants import AllLimiters, Tenant, make_tenants
+from .tenants import AllLimiters, Tenant, each_tenant, make_tenants
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .org import Org
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -115,6 +119,7 @@ class SlackApiApp:
     ) -> None:
         self.tenants = dict(tenants)
         self.api = next(iter(self.tenants.values())).api  # the first workspace's methods
+        self.methods = ORG_METHODS.union(*(t.api.handlers for t in each_tenant(self.tenants)))
         self.config = config
         self.stats = stats
         self.faults = faults
@@ -161,7 +166,7 @@ class SlackApiApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["path"][len(API_PREFIX) :]
         self.stats.request(method)
-        if method not in self.api.handlers:
+        if method not in self.methods:
             body = orjson.dumps({"ok": False, "error": "unknown_method", "req_method": method})
             await _respond(send, 200, body)
             return
@@ -174,7 +179,7 @@ class SlackApiApp:
         token: str | None = None
         try:
             args, token = self._args(scope, raw)
-            tenant = self._authenticate(token)
+            tenant = self._authenticate(token).for_request(method, args)
             tenant.stats.request(method)
             wait = tenant.limiter.acquire(method)
             if wait is not None:
@@ -221,7 +226,8 @@ class SlackApiApp:
         raw = await _read_body(receive)
         try:
             args, token = self._args(scope, raw)
-            payload = self._authenticate(token).api.call(method, args, dry_run=True)
+            tenant = self._authenticate(token).for_request(method, args)
+            payload = tenant.api.call(method, args, dry_run=True)
         except SlackError as err:
             payload = err.payload()
         await _cut_short(receive, send, orjson.dumps(payload))
@@ -238,7 +244,9 @@ class EmulatorApp:
     """
 
     def __init__(
-        self, workspace: Workspace | Mapping[str, Workspace], config: EmulatorConfig | None = None
+        self,
+        workspace: Workspace | Mapping[str, Workspace | Org],
+        config: EmulatorConfig | None = None,
     ) -> None:
         self.config = config = config or EmulatorConfig()
         self.tenants = make_tenants(workspace, config)
@@ -251,7 +259,8 @@ class EmulatorApp:
         self.control = control_app(first.workspace, self.stats, self.limiter)
         self.team_controls = {
             tenant.workspace.team.id: control_app(tenant.workspace, tenant.stats, tenant.limiter)
-            for tenant in self.tenants.values()
+            for tenant in each_tenant(self.tenants)
+            if isinstance(tenant, Tenant)
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

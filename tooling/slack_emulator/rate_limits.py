@@ -26,6 +26,7 @@ TIERS: dict[str, int] = {
     "users.info": 100,  # Tier 4
     "usergroups.list": 20,  # Tier 2
     "auth.test": 600,  # "special": hundreds per minute
+    "auth.teams.list": 20,  # Tier 2 (org-wide installs: tooling/slack_emulator/org.py)
 }
 NON_MARKETPLACE: dict[str, int] = {
     **TIERS,

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import orjson
 import requests
@@ -16,7 +17,11 @@ import uvicorn
 
 from .app import EmulatorApp
 from .config import EmulatorConfig
+from .tenants import each_tenant
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .org import Org
 
 STARTUP_TIMEOUT = 15.0
 
@@ -31,7 +36,7 @@ class EmulatorServer:
 
     def __init__(
         self,
-        workspace: Workspace | Mapping[str, Workspace],
+        workspace: Workspace | Mapping[str, Workspace | Org],
         config: EmulatorConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -148,7 +153,7 @@ class EmulatorServer:
     def reset_stats(self, rate_limits: bool = False) -> None:
         """Zero the counters (and, if asked, forget the rate-limit windows)."""
         self.app.stats.reset()
-        for tenant in self.app.tenants.values():
+        for tenant in each_tenant(self.app.tenants):
             tenant.stats.reset()
         if rate_limits:
             self.app.limiter.reset()
