@@ -129,4 +129,6 @@ def org_check(include_private: bool) -> "tuple[List[str], bool]":
     """`[slack_pipeline.org]`'s lines (none without it): its workspaces and missing scopes."""
     from .workspaces.org import check_lines
 
-    return check_lines(needed_scopes(include_private, source_settings().join_public_channels))
+    source = source_settings()
+    types = resolve_conversation_types(source.conversation_types, include_private)
+    return check_lines(needed_scopes(types, source.join_public_channels))
