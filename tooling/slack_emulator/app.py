@@ -25,6 +25,7 @@ from .control import control_app
 from .faults import Fault, FaultInjector
 from .pagination import SlackError
 from .rate_limits import format_retry_after
+from .rotation import OAUTH_METHOD, TokenRotation
 from .stats import RequestStats
 from .tenants import AllLimiters, Tenant, make_tenants
 from .workspace import Workspace
@@ -119,6 +120,7 @@ class SlackApiApp:
         self.stats = stats
         self.faults = faults
         self.revoked = frozenset(config.revoked_tokens)
+        self.rotation = TokenRotation(config.rotation, self.tenants, config.time_scale)
         self.scope_headers = (
             JSON_HEADERS + [(b"x-oauth-scopes", ",".join(config.scopes).encode())]
             if config.scope_header
@@ -156,11 +158,15 @@ class SlackApiApp:
         tenant = self.tenants.get(token)
         if tenant is None:
             raise SlackError("invalid_auth")
+        self.rotation.check(token)  # `token_expired` for an expired rotating token
         return tenant
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["path"][len(API_PREFIX) :]
         self.stats.request(method)
+        if method == OAUTH_METHOD:  # no token: the app's credentials and a refresh token
+            await self._oauth_access(scope, receive, send)
+            return
         if method not in self.api.handlers:
             body = orjson.dumps({"ok": False, "error": "unknown_method", "req_method": method})
             await _respond(send, 200, body)
@@ -193,6 +199,14 @@ class SlackApiApp:
                 return
         # Slack names the token's granted scopes on every authenticated answer.
         await _respond(send, 200, orjson.dumps(payload), self.scope_headers)
+
+    async def _oauth_access(self, scope: Scope, receive: Receive, send: Send) -> None:
+        args, _ = self._args(scope, await _read_body(receive))
+        try:
+            payload = self.rotation.oauth_access(args)
+        except SlackError as err:
+            payload = err.payload()
+        await _respond(send, 200, orjson.dumps(payload))
 
     async def _fault(
         self, fault: Fault, method: str, scope: Scope, receive: Receive, send: Send
