@@ -27,6 +27,7 @@ from .run_settings import (
     bigquery_settings,
     source_settings,
 )
+from .workspaces import workspace_connection
 
 
 def channel_plan(channels: List[Dict[str, Any]], join: bool) -> Dict[str, List[str]]:
@@ -76,7 +77,8 @@ def probe_caps(client: SlackClient, visible: List[Dict[str, Any]], join: bool, p
 def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[str], bool]":
     """The report's lines and whether a run could succeed (auth errors raise)."""
     join = source_settings().join_public_channels
-    client = make_client(max_attempts=PREFLIGHT_ATTEMPTS)
+    # the rotating token's current one when token rotation is on (else {}: sources.slack.*)
+    client = make_client(max_attempts=PREFLIGHT_ATTEMPTS, **workspace_connection(settings))
     access: SlackAccess = check_access(client, include_private, join)
     needed = needed_scopes(include_private, join)
     lines = [

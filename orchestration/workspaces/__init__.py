@@ -28,7 +28,7 @@ from dlt.common.typing import TSecretStrValue
 from slack_source import SlackConfigError, check_token
 
 from ..loading import duckdb_file
-from ..run_settings import RunSettings
+from ..run_settings import RunSettings, source_settings
 
 # A name becomes part of a dlt pipeline name, a dataset, an env variable and a Prefect limit.
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -43,6 +43,11 @@ class WorkspaceConfig(BaseConfiguration):
     (the same dataset for every workspace) when unset."""
 
     access_token: Optional[TSecretStrValue] = None  # checked by the run that uses it
+    # Token rotation (orchestration/token_store.py): on when a refresh token is set; the
+    # client id and secret default to sources.slack.* (one app, several installations)
+    refresh_token: Optional[TSecretStrValue] = None
+    client_id: Optional[TSecretStrValue] = None
+    client_secret: Optional[TSecretStrValue] = None
     api_base_url: Optional[str] = None  # default: sources.slack.api_base_url
     team_id: Optional[str] = None  # Enterprise Grid: the workspace of an org-level token
     dataset: Optional[str] = None  # default: <slack_pipeline.dataset_name>_<name>
@@ -96,10 +101,18 @@ def token_setting(settings: RunSettings) -> Optional[str]:
 def workspace_connection(settings: RunSettings) -> Dict[str, Any]:
     """Keyword arguments for `make_client` / `slack_source`: the workspace's token, API and
     team; empty for the single workspace (dlt injects `sources.slack.*`). Raises one line when
-    the token is missing or malformed, never echoing it."""
+    the token is missing or malformed, never echoing it. With token rotation: the current
+    access token and the rotation (`token_store.rotating_connection`)."""
+    from ..token_store import rotating_connection  # it imports this package
+
     if settings.workspace is None:
-        return {}
+        return rotating_connection(settings, source_settings().api_base_url)
     workspace = load_workspace(settings.workspace)
+    rotating = rotating_connection(
+        settings, workspace.api_base_url or source_settings().api_base_url
+    )
+    if rotating:
+        return {**_workspace_api(workspace), **rotating}
     key = f"slack_pipeline.workspaces.{settings.workspace}.access_token"
     env = token_env(settings.workspace)
     try:
@@ -110,7 +123,12 @@ def workspace_connection(settings: RunSettings) -> Dict[str, Any]:
             f"{reason} for workspace {settings.workspace}: set {key} in .dlt/secrets.toml"
             f" (or {env})"
         ) from error
-    access: Dict[str, Any] = {"access_token": token}
+    return {"access_token": token, **_workspace_api(workspace)}
+
+
+def _workspace_api(workspace: WorkspaceConfig) -> Dict[str, Any]:
+    """A workspace's API and Enterprise Grid team, when set."""
+    access: Dict[str, Any] = {}
     if workspace.api_base_url:
         access["api_base_url"] = workspace.api_base_url
     if workspace.team_id:

@@ -145,6 +145,15 @@ class TokenRotation:
             "is_enterprise_install": False,
         }
 
+    def secrets(self) -> set[str]:
+        """Every secret of the app: tokens issued or seeded, refresh tokens, the client
+        secret (tests assert that none of them reaches a log, an artifact or a table)."""
+        with self._lock:
+            seeds = {value for pair in self.spec.seeds for value in pair}
+            return (set(self._access) | set(self._refresh) | self._spent | seeds) | {
+                self.spec.client_secret
+            }
+
     def snapshot(self) -> dict[str, int]:
         """Refreshes made, refreshes rejected, calls answered `token_expired`."""
         with self._lock:
