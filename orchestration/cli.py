@@ -6,6 +6,7 @@ code 2, before anything is written; a failed run ends in one line naming the cau
 """
 
 import argparse
+import logging
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -152,15 +153,41 @@ def prepare_or_exit(command: Command) -> PreparedRun:
         )
 
 
+class TemporaryServerNotices(logging.Filter):
+    """Prefect's notices of its temporary server, while the checks run: with token rotation
+    the pre-flight reads the token store and so starts the server a one-off run uses; bad
+    input must still be one line (so when the command ends there, the notices of the server
+    stopping and of its events being sent at exit are dropped too)."""
+
+    NOTICES = (
+        "Starting temporary server",
+        "Stopping temporary server",
+        "Still processing items",
+    )
+    LOGGERS = ("prefect", "EventsWorker")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOTICES)
+
+    def install(self, on: bool) -> None:
+        for name in self.LOGGERS:
+            (logging.getLogger(name).addFilter if on else logging.getLogger(name).removeFilter)(
+                self
+            )
+
+
 @contextmanager
 def exit_on_bad_input() -> Iterator[None]:
     """Bad input or a rejected token: one line, exit 2; Slack unreachable: one line, exit 1."""
+    notices = TemporaryServerNotices()
+    notices.install(True)  # kept when the command ends here
     try:
         yield
     except (SlackConfigError, SlackApiError) as error:
         fail(str(error), EXIT_BAD_INPUT)
     except RETRYABLE as error:
         fail(unreachable(error), EXIT_RUN_FAILED)
+    notices.install(False)
 
 
 def unreachable(error: BaseException) -> str:

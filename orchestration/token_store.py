@@ -25,13 +25,15 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Optional, Set, Tuple
 
 from prefect.blocks.system import Secret
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from slack_source import RotationCredentials, TokenRotation, TokenStore
 from slack_source.token_rotation import digest
 
 from .run_settings import RunSettings, source_rotation_credentials, source_settings
-from .workspaces.slot import ensure_limit
 
 STORE_PREFIX = "slack-token"
 ROTATION_FIELDS = ("refresh_token", "client_id", "client_secret")
@@ -41,6 +43,21 @@ LOCK_TIMEOUT_S = 600.0  # waiting longer for another run's refresh means it is s
 def store_name(workspace: Optional[str]) -> str:
     """The Secret block and the concurrency limit of a workspace's pair."""
     return STORE_PREFIX if workspace is None else f"{STORE_PREFIX}-{workspace.replace('_', '-')}"
+
+
+def ensure_lock_limit(name: str) -> None:
+    """Create the limit of one slot unless it exists: read first, so that a server does not
+    log a failed insert (a temporary server's log is the console of a one-off run)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+            return
+        except ObjectNotFound:
+            pass
+        try:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+        except ObjectAlreadyExists:
+            pass  # another process created it meanwhile
 
 
 _limits: Set[str] = set()
@@ -67,7 +84,7 @@ class PrefectTokenStore(TokenStore):
     def lock(self) -> Iterator[None]:
         with _limits_lock:  # created once per process (two creating it at once: both fine)
             if self.name not in _limits:
-                ensure_limit(self.name)
+                ensure_lock_limit(self.name)
                 _limits.add(self.name)
         with concurrency(self.name, occupy=1, strict=True, timeout_seconds=LOCK_TIMEOUT_S):
             yield
