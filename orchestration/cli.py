@@ -157,7 +157,8 @@ class TemporaryServerNotices(logging.Filter):
     """Prefect's notices of its temporary server, while the checks run: with token rotation
     the pre-flight reads the token store and so starts the server a one-off run uses; bad
     input must still be one line (so when the command ends there, the notices of the server
-    stopping and of its events being sent at exit are dropped too)."""
+    stopping and of its events being sent at exit are dropped too). Without rotation the
+    checks start no server, and the run's console is as before."""
 
     NOTICES = (
         "Starting temporary server",
@@ -166,8 +167,12 @@ class TemporaryServerNotices(logging.Filter):
     )
     LOGGERS = ("prefect", "EventsWorker")
 
+    started = False  # the checks started the server: its stop notice is dropped too
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.NOTICES)
+        message = str(record.msg)
+        self.started = self.started or message.startswith(self.NOTICES[0])
+        return not message.startswith(self.NOTICES)
 
     def install(self, on: bool) -> None:
         for name in self.LOGGERS:
@@ -187,7 +192,8 @@ def exit_on_bad_input() -> Iterator[None]:
         fail(str(error), EXIT_BAD_INPUT)
     except RETRYABLE as error:
         fail(unreachable(error), EXIT_RUN_FAILED)
-    notices.install(False)
+    if not notices.started:
+        notices.install(False)
 
 
 def unreachable(error: BaseException) -> str:

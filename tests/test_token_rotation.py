@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterable, Tuple
 
 import pendulum
 import pytest
+import requests
 
 from slack_source import (
     FileTokenStore,
@@ -35,6 +36,7 @@ from tests.helpers import (
     loaded_messages,
     make_test_pipeline,
     pipeline_cli,
+    poll,
     query,
     readable_channel_ids,
     set_slack_env,
@@ -161,6 +163,26 @@ def test_a_token_near_expiry_is_refreshed_before_use(start_emulator):
     client = make_client(fresh, server.base_url, token_rotation=restarted)
     assert client.call("auth.test")["ok"]
     assert rotation_of(server) == {"refreshes": 2, "rejected": 0, "expired": 0}
+
+
+def test_a_token_that_outlives_its_time_is_refreshed_by_the_client(start_emulator):
+    server, seed = rotating_emulator(start_emulator, token_lifetime_s=0.5)
+    credentials = RotationCredentials(CLIENT_ID, CLIENT_SECRET, seed)
+    rotation = TokenRotation(MemoryTokenStore(), credentials, server.base_url)
+    token = rotation.access_token()
+    client = make_client(token, server.base_url, token_rotation=rotation)
+    assert client.call("auth.test")["ok"]
+
+    def expired() -> bool:  # Slack's answer to the old token once its time is up
+        answer = requests.post(
+            server.base_url + "auth.test", headers={"Authorization": f"Bearer {token}"}
+        )
+        return answer.json().get("error") == "token_expired"
+
+    poll(expired, 10, "the token to expire")
+    assert client.call("auth.test")["ok"]  # the same call, answered after one refresh
+    assert rotation.refreshes == 2 and rotation_of(server)["refreshes"] == 2
+    assert client.stats.as_dict()["api_calls"]["auth.test"] == 3  # the expired try counted
 
 
 def test_a_new_seed_starts_a_new_chain_and_a_file_store_survives_a_restart(
