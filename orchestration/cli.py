@@ -6,7 +6,6 @@ code 2, before anything is written; a failed run ends in one line naming the cau
 """
 
 import argparse
-import logging
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any, Callable, Iterator, List, Optional
 
 from slack_source import RETRYABLE, SlackApiError, SlackConfigError
 
+from .check_notices import TemporaryServerNotices
 from .failures import causes, root_slack_error
 from .prepare import PreparedRun, prepare_import, prepare_run
 from .run_logs import set_verbose
@@ -153,47 +153,18 @@ def prepare_or_exit(command: Command) -> PreparedRun:
         )
 
 
-class TemporaryServerNotices(logging.Filter):
-    """Prefect's notices of its temporary server, while the checks run: with token rotation
-    the pre-flight reads the token store and so starts the server a one-off run uses; bad
-    input must still be one line (so when the command ends there, the notices of the server
-    stopping and of its events being sent at exit are dropped too). Without rotation the
-    checks start no server, and the run's console is as before."""
-
-    NOTICES = (
-        "Starting temporary server",
-        "Stopping temporary server",
-        "Still processing items",
-    )
-    LOGGERS = ("prefect", "EventsWorker")
-
-    started = False  # the checks started the server: its stop notice is dropped too
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = str(record.msg)
-        self.started = self.started or message.startswith(self.NOTICES[0])
-        return not message.startswith(self.NOTICES)
-
-    def install(self, on: bool) -> None:
-        for name in self.LOGGERS:
-            (logging.getLogger(name).addFilter if on else logging.getLogger(name).removeFilter)(
-                self
-            )
-
-
 @contextmanager
 def exit_on_bad_input() -> Iterator[None]:
     """Bad input or a rejected token: one line, exit 2; Slack unreachable: one line, exit 1."""
     notices = TemporaryServerNotices()
-    notices.install(True)  # kept when the command ends here
+    notices.install()  # kept when the command ends here
     try:
         yield
     except (SlackConfigError, SlackApiError) as error:
         fail(str(error), EXIT_BAD_INPUT)
     except RETRYABLE as error:
         fail(unreachable(error), EXIT_RUN_FAILED)
-    if not notices.started:
-        notices.install(False)
+    notices.checked()
 
 
 def unreachable(error: BaseException) -> str:
