@@ -40,7 +40,9 @@ SLACK_METHODS: Dict[str, SlackMethod] = {
     "conversations.members": SlackMethod("members", 1000, 100),  # Tier 4
     # Tier 2, not paginated; `team_id` names the workspace for an org-level token
     "usergroups.list": SlackMethod("usergroups", None, 20, team_scoped=True),
-    # Token rotation's refresh (slack_source/token_rotation.py): Tier 4, no scope, no token
+    # Token rotation's refresh (slack_source/token_rotation.py): no scope, no token. Slack's
+    # reference says "Special" rate limits (not a tier); a run makes one call per 12 h token,
+    # so Tier 4's allowance is a generous bound for pacing it.
     "oauth.v2.access": SlackMethod(data_key=None, page_size=None, per_minute=100),
 }
 

@@ -284,12 +284,9 @@ class TokenRotation:
         fix and no value; Slack unreachable after the retries is a transient error."""
         response = _http.post(
             self._url,
-            data={
-                "grant_type": "refresh_token",
-                "client_id": self.credentials.client_id,
-                "client_secret": self.credentials.client_secret,
-                "refresh_token": refresh_token,
-            },
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+            # HTTP Basic, as Slack's reference recommends over client_id/client_secret fields
+            auth=(self.credentials.client_id, self.credentials.client_secret),
             timeout=self.timeout_s,
         )
         if response.status_code == 429 or response.status_code >= 500:

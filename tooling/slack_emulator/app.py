@@ -9,6 +9,7 @@ page takes a few ms); only the ``slow`` fault awaits.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import socket
 import struct
@@ -201,7 +202,10 @@ class SlackApiApp:
         await _respond(send, 200, orjson.dumps(payload), self.scope_headers)
 
     async def _oauth_access(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`oauth.v2.access`: the app's credentials by HTTP Basic (Slack's recommendation) or
+        as form fields."""
         args, _ = self._args(scope, await _read_body(receive))
+        args.update(basic_credentials(scope))
         try:
             payload = self.rotation.oauth_access(args)
         except SlackError as err:
@@ -289,6 +293,19 @@ JSON_TYPE = b"application/json"
 FORM_TYPES = (b"application/x-www-form-urlencoded", b"text/plain")
 MULTIPART_TYPE = b"multipart/form-data"
 CHARSETS = ("utf-8", "iso-8859-1")
+
+
+def basic_credentials(scope: Scope) -> dict[str, str]:
+    """``client_id`` and ``client_secret`` from an ``Authorization: Basic`` header, if any."""
+    for name, value in scope["headers"]:
+        scheme, _, encoded = value.decode("latin-1").partition(" ")
+        if name == b"authorization" and scheme.lower() == "basic":
+            try:
+                client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+            except ValueError:
+                return {}
+            return {"client_id": client_id, "client_secret": secret}
+    return {}
 
 
 def _body_args(content_type: bytes, body: bytes) -> dict[str, str]:
