@@ -28,6 +28,7 @@ from .run_settings import (
     bigquery_settings,
     source_settings,
 )
+from .workspaces import workspace_connection
 
 
 def channel_plan(channels: List[Dict[str, Any]], join: bool) -> Dict[str, List[str]]:
@@ -87,7 +88,8 @@ def check_report(settings: RunSettings, include_private: bool) -> "tuple[List[st
     """The report's lines and whether a run could succeed (auth errors raise)."""
     join = source_settings().join_public_channels
     types = resolve_conversation_types(source_settings().conversation_types, include_private)
-    client = make_client(max_attempts=PREFLIGHT_ATTEMPTS)
+    # the rotating token's current one when token rotation is on (else {}: sources.slack.*)
+    client = make_client(max_attempts=PREFLIGHT_ATTEMPTS, **workspace_connection(settings))
     access: SlackAccess = check_access(client, types, join)
     needed = needed_scopes(types, join)
     lines = [

@@ -13,8 +13,9 @@ from typing import Any, Callable, Iterator, List, Optional
 
 from slack_source import RETRYABLE, SlackApiError, SlackConfigError
 
+from .check_notices import TemporaryServerNotices
 from .failures import causes, root_slack_error
-from .one_off_api import wait_for_one_off_api
+from .one_off_api import PrefectApiUnavailable, wait_for_one_off_api
 from .prepare import PreparedRun, prepare_import, prepare_run
 from .run_logs import set_verbose
 from .run_settings import (
@@ -156,12 +157,17 @@ def prepare_or_exit(command: Command) -> PreparedRun:
 @contextmanager
 def exit_on_bad_input() -> Iterator[None]:
     """Bad input or a rejected token: one line, exit 2; Slack unreachable: one line, exit 1."""
+    notices = TemporaryServerNotices()
+    notices.install()  # kept when the command ends here
     try:
         yield
     except (SlackConfigError, SlackApiError) as error:
         fail(str(error), EXIT_BAD_INPUT)
     except RETRYABLE as error:
         fail(unreachable(error), EXIT_RUN_FAILED)
+    except PrefectApiUnavailable as error:
+        fail(str(error), EXIT_RUN_FAILED)
+    notices.checked()
 
 
 def unreachable(error: BaseException) -> str:

@@ -30,7 +30,14 @@ from .prefect_server import (
 # The command-line commands that run one flow in this process and end.
 ONE_OFF_COMMANDS = ("run", "import-export")
 FLOW_FILES = ("slack_pipeline_with_prefect.py",)
+
+
+class PrefectApiUnavailable(RuntimeError):
+    """The one-off run's API did not start (a run failure, exit 1: not bad input)."""
+
+
 _started: List[LocalPrefectServer] = []
+_healthy: List[bool] = []
 
 
 def start_one_off_api(argv: Optional[List[str]] = None) -> Optional[LocalPrefectServer]:
@@ -61,12 +68,14 @@ def start_one_off_api(argv: Optional[List[str]] = None) -> Optional[LocalPrefect
 
 
 def wait_for_one_off_api() -> Optional[str]:
-    """Before the flow call: the started API answers; an error line when it did not start."""
-    if not _started:
+    """Before the first use of Prefect's API (the flow call, the token store): the started API
+    answers; an error line when it did not start."""
+    if not _started or _healthy:
         return None
     server = _started[0]
     try:
         wait_until_healthy(server.api_url, server.process, STARTUP_DEADLINE_SECONDS)
     except (RuntimeError, TimeoutError) as error:
         return f"Prefect's API did not start ({error}); see {server.home / 'one_off_server.log'}"
+    _healthy.append(True)
     return None

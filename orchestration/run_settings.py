@@ -17,8 +17,9 @@ from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedExcept
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
-from slack_source import SlackConfigError, check_token
+from slack_source import RotationCredentials, SlackConfigError, check_token
 from slack_source.settings import DEFAULT_API_BASE_URL
+from slack_source.token_rotation import check_rotation
 
 DESTINATIONS = ("duckdb", "bigquery")
 # dlt's staging destination for load files: only the filesystem (a GCS bucket for BigQuery).
@@ -57,6 +58,10 @@ class SourceSettings(BaseConfiguration):
     injected by dlt)."""
 
     access_token: Optional[TSecretStrValue] = None
+    # Token rotation (orchestration/token_store.py): on when a refresh token is set
+    refresh_token: Optional[TSecretStrValue] = None
+    client_id: Optional[TSecretStrValue] = None
+    client_secret: Optional[TSecretStrValue] = None
     api_base_url: str = DEFAULT_API_BASE_URL
     join_public_channels: bool = False
     conversation_types: Optional[List[str]] = None  # default public channels (+ include_private)
@@ -175,9 +180,28 @@ def validate_dates(
     return start, end
 
 
+def source_rotation_credentials(source: SourceSettings) -> Optional[RotationCredentials]:
+    """`sources.slack.*`'s token rotation settings; None without a refresh token (off)."""
+    if not source.refresh_token:
+        return None
+    return RotationCredentials(
+        client_id=str(source.client_id or ""),
+        client_secret=str(source.client_secret or ""),
+        refresh_token=str(source.refresh_token),
+        access_token=str(source.access_token or "") or None,
+    )
+
+
 def validate_token() -> None:
-    """The token must be present and token-shaped; its value is never printed."""
-    check_token(source_settings().access_token)
+    """The token must be present and token-shaped; its value is never printed. With token
+    rotation the access token is optional (the stored pair's, or refreshed from the seed)
+    and the refresh token, client id and secret are checked instead."""
+    source = source_settings()
+    rotation = source_rotation_credentials(source)
+    if rotation is None or source.access_token:
+        check_token(source.access_token)
+    if rotation is not None:
+        check_rotation(rotation)
 
 
 BIGQUERY_KEYS = ("project_id", "private_key", "client_email")

@@ -66,6 +66,13 @@ from .settings import (
     message_columns,
 )
 from .threads import THREAD_PARENT_COLUMNS, prune_threads, refresh_threads
+from .token_rotation import (
+    FileTokenStore,
+    MemoryTokenStore,
+    RotationCredentials,
+    TokenRotation,
+    TokenStore,
+)
 
 __all__ = [
     "RETRYABLE",
@@ -94,6 +101,11 @@ __all__ = [
     "SlackChannelError",
     "SlackConfigError",
     "SlackTransientError",
+    "TokenRotation",
+    "TokenStore",
+    "MemoryTokenStore",
+    "FileTokenStore",
+    "RotationCredentials",
 ]
 
 logger = logging.getLogger("dlt.slack")
@@ -124,6 +136,7 @@ def slack_source(
     child_tables: bool = True,
     channel_members: bool = False,
     user_groups: bool = False,
+    token_rotation: Optional[Any] = None,
 ) -> Sequence[DltResource]:
     """Slack workspace data. Every argument can come from `sources.slack.*` config.
 
@@ -159,6 +172,9 @@ def slack_source(
             channel and 1,000 members); off by default: it costs calls (`slack_source.members`).
         user_groups: also load `user_groups` and `user_group_members` (one usergroups.list call;
             needs usergroups:read); off by default.
+        token_rotation: a `TokenRotation` for an app with token rotation on
+            (`slack_source.token_rotation`); `access_token` is then its current token, and an
+            expired one is refreshed and the call retried.
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)  # before any request is sent
     types = resolve_conversation_types(conversation_types, include_private)
@@ -171,6 +187,7 @@ def slack_source(
         max_attempts=max_attempts,
         stats=run_stats,
         team_id=team_id,
+        token_rotation=token_rotation,
     )
     check_lookback(lookback_days, max_lookback_days)
     lookback_seconds = float(lookback_days) * 86400

@@ -44,9 +44,12 @@ from .settings import (
     allowances,
     page_sizes,
 )
+from .token_rotation import TokenRotation
 
 logger = logging.getLogger("dlt.slack")
 
+# A call answered `token_expired` is retried with a new token at most this often.
+TOKEN_EXPIRED_RETRIES = 3
 RETRYABLE = (SlackTransientError, ConnectionError, Timeout, ChunkedEncodingError)
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9\-_.]+$")
 
@@ -105,6 +108,7 @@ class SlackClient:
         timeout_seconds: float = 60.0,
         stats: Optional[RunStats] = None,
         team_id: Optional[str] = None,
+        token_rotation: Optional[TokenRotation] = None,
     ) -> None:
         token = check_token(access_token)
         if not re.match(r"https?://[^/\s]+", str(api_base_url or "")):
@@ -157,6 +161,8 @@ class SlackClient:
         self.granted_scopes: Optional[frozenset] = None
         # Enterprise Grid: the workspace an org-level token reads (sent on team-scoped methods)
         self.team_id = team_id or None
+        # Token rotation: on `token_expired` the Bearer token is swapped and the call retried
+        self.rotation = token_rotation
 
     # -- calls -----------------------------------------------------------------------------
     def pages(
@@ -207,6 +213,8 @@ class SlackClient:
         if not isinstance(payload, dict):
             raise SlackTransientError(method, "response body is not a JSON object", response)
         if not payload.get("ok"):
+            if payload.get("error") == "token_expired" and self._may_refresh(response):
+                return self._retry_refreshed(response, kwargs)
             if payload.get("error") == "ratelimited":
                 self.stats.count_ratelimited(method)
                 raise SlackTransientError(method, "ratelimited", response)
@@ -218,6 +226,27 @@ class SlackClient:
             self.granted_scopes = frozenset(s.strip() for s in scopes.split(",") if s.strip())
         response.json = lambda *a, **k: payload  # type: ignore[method-assign]
         return response
+
+    def _may_refresh(self, response: Response) -> bool:
+        """Rotation is on and this call has not been retried with new tokens too often (a
+        token that expires again at once: a wrong clock, or other threads' calls using up a
+        test's tokens of a few calls)."""
+        retried = getattr(response.request, "_refreshed", 0)
+        return self.rotation is not None and retried < TOKEN_EXPIRED_RETRIES
+
+    def _retry_refreshed(self, response: Response, send_options: Dict[str, Any]) -> Response:
+        """The same call again with the refreshed token (or the one another thread or run
+        refreshed already): the run goes on with the pages it has, none lost or read twice.
+        Later calls of every thread use the new token too."""
+        assert self.rotation is not None
+        used = (response.request.headers.get("Authorization") or "").partition(" ")[2]
+        token = check_token(self.rotation.after_expiry(used))
+        self._session.auth.token = token  # type: ignore[union-attr]
+        retry = response.request.copy()
+        retry.headers["Authorization"] = f"Bearer {token}"
+        retry._refreshed = getattr(response.request, "_refreshed", 0) + 1  # type: ignore[attr-defined]
+        logger.info("Slack %s: token expired; retrying with the new one", method_of(retry.url))
+        return self._session.send(retry, **send_options)
 
     def _switch_to_detected_caps(self, signal: str) -> None:
         """Pace history and replies at the non-Marketplace allowance from now on (the other
@@ -288,9 +317,11 @@ def make_client(
     max_attempts: int = SLACK_CALL_ATTEMPTS,
     stats: Optional[RunStats] = None,
     team_id: Optional[str] = None,
+    token_rotation: Optional[TokenRotation] = None,
 ) -> SlackClient:
     """A client paced for the app's rate-limit profile; unset arguments come from
-    `sources.slack.*` config (env `SOURCES__SLACK__*`), like the source's own."""
+    `sources.slack.*` config (env `SOURCES__SLACK__*`), like the source's own.
+    `token_rotation`: the installation's rotating token (`access_token` is its current one)."""
     return SlackClient(
         access_token,
         api_base_url,
@@ -299,4 +330,5 @@ def make_client(
         max_attempts=max_attempts,
         stats=stats,
         team_id=team_id,
+        token_rotation=token_rotation,
     )

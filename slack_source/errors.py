@@ -38,8 +38,14 @@ class SlackAuthError(SlackApiError):
         "not_authed": "no token was sent; set {setting}",
         "invalid_auth": "the token is not valid; check {setting}",
         "token_revoked": "the token was revoked; reinstall the app and use its new token",
-        "token_expired": "the token expired; refresh it or use a non-expiring bot token",
+        "token_expired": "the token expired; with token rotation on, set the app's refresh_token,"
+        " client_id and client_secret (docs/token-rotation.md)",
         "account_inactive": "the token's user or workspace is deactivated",
+        # oauth.v2.access, token rotation's refresh (slack_source/token_rotation.py)
+        "invalid_refresh_token": "the refresh token was revoked or already used; reinstall the"
+        " app and set its new refresh token in {setting}",
+        "invalid_client_id": "the app's client id is wrong; check {setting}",
+        "bad_client_secret": "the app's client secret is wrong; check {setting}",
     }
     TOKEN_SETTING = "SOURCES__SLACK__ACCESS_TOKEN"  # where the source reads its token
 
@@ -57,7 +63,10 @@ class SlackAuthError(SlackApiError):
         return (type(self), (self.method, self.error, self.payload, self.token_setting))
 
     def naming(self, token_setting: str) -> "SlackAuthError":
-        """The same error, its hint naming the setting the token came from (a workspace's)."""
+        """The same error, its hint naming the setting the token came from (a workspace's);
+        a refresh's rejection already names its own setting."""
+        if self.error in ROTATION_ERRORS:
+            return self
         return SlackAuthError(self.method, self.error, self.payload, token_setting)
 
     def describe(self) -> str:
@@ -103,6 +112,7 @@ class SlackTransientError(HTTPError):
 
 
 AUTH_ERRORS = frozenset(SlackAuthError.HINTS)
+ROTATION_ERRORS = frozenset({"invalid_refresh_token", "invalid_client_id", "bad_client_secret"})
 CHANNEL_ERRORS = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "method_not_supported_for_channel_type"}
 )

@@ -42,6 +42,10 @@ SLACK_METHODS: Dict[str, SlackMethod] = {
     "conversations.members": SlackMethod("members", 1000, 100),  # Tier 4
     # Tier 2, not paginated; `team_id` names the workspace for an org-level token
     "usergroups.list": SlackMethod("usergroups", None, 20, team_scoped=True),
+    # Token rotation's refresh (slack_source/token_rotation.py): no scope, no token. Slack's
+    # reference says "Special" rate limits (not a tier); a run makes one call per 12 h token,
+    # so Tier 4's allowance is a generous bound for pacing it.
+    "oauth.v2.access": SlackMethod(data_key=None, page_size=None, per_minute=100),
 }
 
 # `tiers`: an internal or Marketplace app; `non_marketplace`: Slack's 2025 limits; `off`: no
@@ -179,7 +183,12 @@ CHANNEL_COLUMNS: Dict[str, Any] = {
 }
 
 # Tokens Slack issues: bot (xoxb), user (xoxp), app-level (xapp), legacy/enterprise (xoxa, xoxe).
-TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe-", "xapp-")
+# Rotating tokens (token rotation on): access tokens `xoxe.xoxb-`/`xoxe.xoxp-`, refresh `xoxe-1-`.
+TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe-", "xapp-", "xoxe.xoxb-", "xoxe.xoxp-")
+# Token rotation: refresh an access token that expires within this margin (at most a quarter
+# of its lifetime) before using it; Slack's tokens live 12 h, so a task starting in the last
+# half hour refreshes first instead of failing on `token_expired` a few calls in.
+TOKEN_REFRESH_MARGIN_S = 1800.0
 
 
 def check_lookback(lookback_days: Any, max_lookback_days: Any = None) -> None:

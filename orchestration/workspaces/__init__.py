@@ -43,6 +43,11 @@ class WorkspaceConfig(BaseConfiguration):
     (the same dataset for every workspace) when unset."""
 
     access_token: Optional[TSecretStrValue] = None  # checked by the run that uses it
+    # Token rotation (orchestration/token_store.py): on when a refresh token is set; the
+    # client id and secret default to sources.slack.* (one app, several installations)
+    refresh_token: Optional[TSecretStrValue] = None
+    client_id: Optional[TSecretStrValue] = None
+    client_secret: Optional[TSecretStrValue] = None
     api_base_url: Optional[str] = None  # default: sources.slack.api_base_url
     team_id: Optional[str] = None  # Enterprise Grid: the workspace of an org-level token
     dataset: Optional[str] = None  # default: <slack_pipeline.dataset_name>_<name>
@@ -106,13 +111,26 @@ def token_setting(settings: RunSettings) -> Optional[str]:
 def workspace_connection(settings: RunSettings) -> Dict[str, Any]:
     """Keyword arguments for `make_client` / `slack_source`: the workspace's token, API and
     team; empty for the single workspace (dlt injects `sources.slack.*`). Raises one line when
-    the token is missing or malformed, never echoing it."""
+    the token is missing or malformed, never echoing it. With token rotation: the current
+    access token and the rotation (`token_store.rotating_connection`)."""
+    from ..token_store import rotating_connection  # it imports this package
+
     if settings.workspace is None:
-        return {}
+        return rotating_connection(settings, source_settings().api_base_url)
     workspace = load_workspace(settings.workspace)
+    rotating = rotating_connection(
+        settings, workspace.api_base_url or source_settings().api_base_url
+    )
+    if rotating:
+        return {**_workspace_api(workspace), **rotating}
     env = token_env(settings.workspace)
     token = checked_token(workspace.access_token, f"workspace {settings.workspace}", env)
-    access: Dict[str, Any] = {"access_token": token}
+    return {"access_token": token, **_workspace_api(workspace)}
+
+
+def _workspace_api(workspace: WorkspaceConfig) -> Dict[str, Any]:
+    """A workspace's API and Enterprise Grid team, when set."""
+    access: Dict[str, Any] = {}
     if workspace.api_base_url:
         access["api_base_url"] = workspace.api_base_url
     if workspace.team_id:

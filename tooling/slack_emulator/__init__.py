@@ -24,6 +24,9 @@ Behaviour where Slack is unspecified (see /work/shared/slack_api_facts.md):
   ``response_metadata.messages`` (``["[ERROR] missing required field: channel"]``).
 - The ``truncated`` fault declares the whole body's Content-Length, sends half and closes the
   connection: clients see an incomplete read, as after a dropped connection.
+- Token rotation (``EmulatorConfig.rotation``, ``rotation.RotationSpec``): ``oauth.v2.access``
+  answers a new pair for an unspent refresh token; an expired rotating token is
+  ``token_expired``; lifetimes by time or by a number of calls.
 - conversations.join adds no ``channel_join`` message; ground truth lists thread tombstones.
 - Org-wide installs (``org.Org``): ``auth.test`` of the org token answers ``team_id`` = the
   enterprise id; ``auth.teams.list`` always sends ``next_cursor`` (empty on the last page) and
@@ -33,6 +36,7 @@ Behaviour where Slack is unspecified (see /work/shared/slack_api_facts.md):
 
 from .config import EmulatorConfig, WorkspaceSpec
 from .faults import FaultSpec
+from .rotation import RotationSpec
 from .server import EmulatorServer, RemoteEmulator
 from .workspace import Workspace
 
@@ -41,6 +45,7 @@ __all__ = [
     "EmulatorServer",
     "FaultSpec",
     "RemoteEmulator",
+    "RotationSpec",
     "Workspace",
     "WorkspaceSpec",
 ]

@@ -32,6 +32,7 @@ from .export import add_arguments as add_export_arguments
 from .export import main_export
 from .faults import FAULT_KINDS, FaultSpec
 from .org import Org
+from .rotation import RotationSpec
 from .server import EmulatorServer
 from .workspace import Workspace
 
@@ -65,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--slow-seconds", type=float, default=0.5)
     serve.add_argument("--token", action="append", help=f"accepted token (default {DEFAULT_TOKEN})")
     serve.add_argument("--revoked-token", action="append", help="a token answered token_revoked")
+    serve.add_argument(
+        "--rotating",
+        action="append",
+        metavar="REFRESH_TOKEN:TOKEN",
+        help="token rotation: a refresh token reaching TOKEN's workspace (TOKEN rotates too)",
+    )
+    serve.add_argument("--client-id", default=RotationSpec.client_id)
+    serve.add_argument("--client-secret", default=RotationSpec.client_secret)
+    serve.add_argument(
+        "--token-lifetime-s", type=float, default=None, help="default: 12 h * --time-scale"
+    )
     serve.add_argument(
         "--workspace",
         action="append",
@@ -155,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         last_page_metadata=args.last_page_metadata,
         strict_limit=args.strict_limit,
         faults=faults,
+        rotation=rotation_spec(args),
     )
     stop = threading.Event()
 
@@ -178,6 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     return 0
+
+
+def rotation_spec(args: argparse.Namespace) -> RotationSpec | None:
+    """``--rotating REFRESH:TOKEN`` pairs as a rotating app (none: no rotation)."""
+    if not args.rotating:
+        return None
+    seeds = tuple(tuple(entry.split(":", 1)) for entry in args.rotating)
+    return RotationSpec(
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        seeds=seeds,  # type: ignore[arg-type]
+        token_lifetime_s=args.token_lifetime_s,
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ page takes a few ms); only the ``slow`` fault awaits.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import socket
 import struct
@@ -26,6 +27,7 @@ from .faults import Fault, FaultInjector
 from .org import ORG_METHODS
 from .pagination import SlackError
 from .rate_limits import format_retry_after
+from .rotation import OAUTH_METHOD, TokenRotation
 from .stats import RequestStats
 from .tenants import AllLimiters, Tenant, each_tenant, make_tenants
 from .workspace import Workspace
@@ -124,6 +126,7 @@ class SlackApiApp:
         self.stats = stats
         self.faults = faults
         self.revoked = frozenset(config.revoked_tokens)
+        self.rotation = TokenRotation(config.rotation, self.tenants, config.time_scale)
         self.scope_headers = (
             JSON_HEADERS + [(b"x-oauth-scopes", ",".join(config.scopes).encode())]
             if config.scope_header
@@ -161,11 +164,15 @@ class SlackApiApp:
         tenant = self.tenants.get(token)
         if tenant is None:
             raise SlackError("invalid_auth")
+        self.rotation.check(token)  # `token_expired` for an expired rotating token
         return tenant
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["path"][len(API_PREFIX) :]
         self.stats.request(method)
+        if method == OAUTH_METHOD:  # no token: the app's credentials and a refresh token
+            await self._oauth_access(scope, receive, send)
+            return
         if method not in self.methods:
             body = orjson.dumps({"ok": False, "error": "unknown_method", "req_method": method})
             await _respond(send, 200, body)
@@ -198,6 +205,17 @@ class SlackApiApp:
                 return
         # Slack names the token's granted scopes on every authenticated answer.
         await _respond(send, 200, orjson.dumps(payload), self.scope_headers)
+
+    async def _oauth_access(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`oauth.v2.access`: the app's credentials by HTTP Basic (Slack's recommendation) or
+        as form fields."""
+        args, _ = self._args(scope, await _read_body(receive))
+        args.update(basic_credentials(scope))
+        try:
+            payload = self.rotation.oauth_access(args)
+        except SlackError as err:
+            payload = err.payload()
+        await _respond(send, 200, orjson.dumps(payload))
 
     async def _fault(
         self, fault: Fault, method: str, scope: Scope, receive: Receive, send: Send
@@ -284,6 +302,19 @@ JSON_TYPE = b"application/json"
 FORM_TYPES = (b"application/x-www-form-urlencoded", b"text/plain")
 MULTIPART_TYPE = b"multipart/form-data"
 CHARSETS = ("utf-8", "iso-8859-1")
+
+
+def basic_credentials(scope: Scope) -> dict[str, str]:
+    """``client_id`` and ``client_secret`` from an ``Authorization: Basic`` header, if any."""
+    for name, value in scope["headers"]:
+        scheme, _, encoded = value.decode("latin-1").partition(" ")
+        if name == b"authorization" and scheme.lower() == "basic":
+            try:
+                client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+            except ValueError:
+                return {}
+            return {"client_id": client_id, "client_secret": secret}
+    return {}
 
 
 def _body_args(content_type: bytes, body: bytes) -> dict[str, str]:

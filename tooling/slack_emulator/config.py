@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .faults import FaultSpec
+from .rotation import RotationSpec
 
 DEFAULT_TOKEN = "xoxb-emulator-token"
 DEFAULT_SCOPES = (
@@ -89,10 +90,12 @@ class EmulatorConfig:
     Enterprise Grid org-level tokens: ``users.list`` and ``conversations.list`` need the
     workspace's ``team_id`` (``missing_argument`` without it). ``scope_header`` sends
     the granted scopes in ``x-oauth-scopes`` as Slack does; off, it behaves like a proxy that
-    strips the header. ``last_page_metadata`` is what the last (or only) page of a paged
-    answer carries: Slack sends ``{"next_cursor": ""}`` in some answers and omits the key or
-    sends ``{}`` in others (a new channel's history), so ``absent`` (the strictest: a client
-    that reads ``response_metadata["next_cursor"]`` fails on it), ``empty`` or ``present``.
+    strips the header. ``rotation`` makes the app a rotating one (``rotation.RotationSpec``:
+    expiring access tokens, ``oauth.v2.access`` refreshes). ``last_page_metadata`` is what the
+    last (or only) page of a paged answer carries: Slack sends ``{"next_cursor": ""}`` in some
+    answers and omits the key or sends ``{}`` in others (a new channel's history), so
+    ``absent`` (the strictest: a client that reads ``response_metadata["next_cursor"]`` fails
+    on it), ``empty`` or ``present``.
     """
 
     tokens: tuple[str, ...] = (DEFAULT_TOKEN,)
@@ -108,6 +111,7 @@ class EmulatorConfig:
     strict_limit: bool = False
     faults: FaultSpec | None = None
     short_page_seed: int = 0
+    rotation: RotationSpec | None = None
 
     def __post_init__(self) -> None:
         if self.rate_limits not in RATE_LIMIT_PROFILES:

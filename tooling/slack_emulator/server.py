@@ -147,8 +147,12 @@ class EmulatorServer:
         return self.app.stats.request_counts()
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """``requests``, ``ratelimited`` (429s) and ``faults`` (per kind) per method."""
-        return self.app.stats.snapshot()
+        """``requests``, ``ratelimited`` (429s) and ``faults`` (per kind) per method; with
+        ``EmulatorConfig.rotation``, ``rotation`` too (refreshes, rejected, expired)."""
+        snapshot = self.app.stats.snapshot()
+        if self.app.config.rotation is not None:
+            snapshot["rotation"] = self.app.slack.rotation.snapshot()
+        return snapshot
 
     def reset_stats(self, rate_limits: bool = False) -> None:
         """Zero the counters (and, if asked, forget the rate-limit windows)."""
