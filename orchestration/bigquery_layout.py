@@ -3,7 +3,9 @@
 `messages` is partitioned by day on `posted_at` (queries filtered by date scan only the days
 they need) and clustered by `channel_id`; so are `reactions` and `files`, which carry their
 message's `posted_at` and are merged per (`channel_id`, `ts`): the merge's delete reads the
-clustered column. `users` and `channels` are clustered by `id`, the merge key. The hints only
+clustered column. `users`, `channels` and `user_groups` are clustered by `id`, the merge key;
+`channel_members` and `user_group_members`, replaced per channel or group, by that key (small
+tables, never partitioned: membership has no date). The hints only
 matter when the table is created: BigQuery cannot re-partition an existing table, so a dataset
 loaded before this layout keeps its old layout until the tables are dropped and reloaded
 (`--refresh drop_sources` or `pipeline.run(..., refresh=...)`).
@@ -26,7 +28,9 @@ from slack_source.settings import MESSAGE_JSON_COLUMNS
 
 MESSAGES_PARTITION_COLUMN = "posted_at"
 MESSAGES_CLUSTER_COLUMNS = ["channel_id"]
-ID_CLUSTERED_TABLES = ("users", "channels")
+ID_CLUSTERED_TABLES = ("users", "channels", "user_groups")
+# membership tables -> the key each is replaced by (slack_source.members)
+MEMBER_CLUSTER_COLUMNS = {"channel_members": "channel_id", "user_group_members": "usergroup_id"}
 
 
 def apply_bigquery_layout(source: DltSource) -> DltSource:
@@ -50,6 +54,9 @@ def apply_bigquery_layout(source: DltSource) -> DltSource:
     for name in ID_CLUSTERED_TABLES:
         if name in resources:
             bigquery_adapter(resources[name], cluster=["id"])
+    for name, key in MEMBER_CLUSTER_COLUMNS.items():
+        if name in resources:
+            bigquery_adapter(resources[name], cluster=[key])
     return source
 
 

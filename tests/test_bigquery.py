@@ -117,6 +117,30 @@ def test_layout_only_on_bigquery(
     assert hints["x-bigquery-cluster-columns"] == ["id"]
 
 
+def test_membership_tables_are_clustered_by_their_key(
+    emulator: Tuple[Workspace, EmulatorServer],
+) -> None:
+    """What an analyst filters on: a channel's members, a group's members, a group by id."""
+    _, server = emulator
+    source = slack_source(
+        access_token=TOKEN,
+        api_base_url=server.base_url,
+        rate_limit_profile="off",
+        channel_members=True,
+        user_groups=True,
+    )
+    apply_bigquery_layout(source)
+    expected = {
+        "channel_members": ["channel_id"],
+        "user_group_members": ["usergroup_id"],
+        "user_groups": ["id"],
+    }
+    for name, columns in expected.items():
+        hints = source.resources[name].compute_table_schema()
+        assert hints["x-bigquery-cluster-columns"] == columns, name
+        assert "x-bigquery-partition" not in str(hints), name
+
+
 def test_missing_bigquery_credentials_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLACK_PIPELINE__DESTINATION", "bigquery")
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
