@@ -392,3 +392,83 @@ def test_incomplete_rotation_settings_are_one_line_before_any_call(start_emulato
     )
     assert server.request_counts() == {}
     assert seed not in result.stderr and not os.path.exists(tmp_path / "cli.duckdb")
+
+
+@pytest.mark.slow
+def test_a_rotating_workspace_loads_exactly_through_the_parent_flow_on_a_work_pool(
+    tmp_path: Path,
+) -> None:
+    """The issue's "done when": `prefect deploy --all`, a process pool with a worker, the
+    parent deployment fanning out to a workspace whose app rotates its tokens; the child's
+    DuckDB file equals the ground truth, one refresh per token lifetime, none rejected, and no
+    secret in any parameter, log line or artifact of either run."""
+    import json
+    import sys
+
+    from orchestration.prefect_server import local_prefect_server
+    from tests.helpers import POOL, Api, Background, backfill_start, deploy_all, query
+
+    seed = f"xoxe-1-seed-{uuid.uuid4().hex}"
+    tenant = f"xoxe.xoxb-1-seed-{uuid.uuid4().hex}"
+    workspace = Workspace(WorkspaceSpec(**SMALL_SPEC))
+    rotation = RotationSpec(seeds=((seed, tenant),), token_lifetime_calls=LIFETIME_CALLS)
+    output = tmp_path / "output"
+    output.mkdir()
+    prefix = "SLACK_PIPELINE__WORKSPACES__ACME__"
+    with (
+        EmulatorServer(workspace, EmulatorConfig(tokens=(tenant,), rotation=rotation)) as emulator,
+        local_prefect_server(tmp_path / "home") as server,
+    ):
+        deploy_all(server.client_environment())
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", str(output)),
+            **server.client_environment(),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "SLACK_PIPELINE__WORKSPACE_NAMES": '["acme"]',
+            f"{prefix}REFRESH_TOKEN": seed,
+            f"{prefix}CLIENT_ID": CLIENT_ID,
+            f"{prefix}CLIENT_SECRET": CLIENT_SECRET,
+            f"{prefix}API_BASE_URL": emulator.base_url,
+            f"{prefix}DUCKDB_FILE": str(output / "acme.duckdb"),
+            "SLACK_PIPELINE__PIPELINES_DIR": str(output / "pipelines"),
+            "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
+            "DLT_DATA_DIR": str(output / "dlt"),
+        }
+        worker = Background(
+            "worker",
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL],
+            env=env,
+            cwd=tmp_path,
+            logs=tmp_path,
+        )
+        try:
+            api = Api(server.api_url)
+            parent_id = api.run_deployment(
+                api.deployment("slack_workspaces/slack_workspaces")["id"],
+                {"start_date": backfill_start()},
+            )
+            parent = api.wait_terminal(parent_id, worker)
+            children = api.post(
+                "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [parent_id]}}}
+            )
+            seen = []
+            for run in [parent, *children]:
+                seen.append(json.dumps(api.flow_run(run["id"])))
+                seen.append(json.dumps(api.logs(run["id"])))
+                body = {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+                seen.append(json.dumps(api.post("/artifacts/filter", body)))
+        finally:
+            worker.stop()
+        stats = rotation_of(emulator)
+        answered = sum(emulator.request_counts().values()) - stats["expired"]
+        answered -= stats["refreshes"]
+        assert_no_secret(emulator, seen)
+    assert parent["state"]["type"] == "COMPLETED", (parent["state"], worker.tail())
+    assert [run["parameters"]["workspace"] for run in children] == ["acme"]
+    assert children[0]["state"]["type"] == "COMPLETED" and children[0]["work_pool_name"] == POOL
+    rows = query(output / "acme.duckdb", "SELECT channel_id, ts FROM slack_data_acme.messages")
+    assert sorted(rows) == sorted(truth_messages(workspace, readable_channel_ids(workspace)))
+    assert stats["rejected"] == 0
+    assert stats["refreshes"] == math.ceil(answered / LIFETIME_CALLS)  # 1 from the seed, 1 a token
+    assert "Slack token refreshed" in "\n".join(seen)  # the run's log says so
