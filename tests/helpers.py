@@ -492,3 +492,39 @@ class Background:
         stop_process_group(self.process)
         if not self._log.closed:
             self._log.close()
+
+
+def parent_run_on_pool(
+    api_url: str, env: Dict[str, str], tmp_path: Path, parameters: Dict[str, Any]
+) -> Tuple[Dict[str, Any], List[Dict[str, Any]], str, Background]:
+    """A worker on POOL runs the parent deployment `slack_workspaces` with `parameters` to its
+    end (deployments already applied: `deploy_all`). Returns the parent run, its child runs,
+    the JSON of every run's record, logs and artifacts (for secret scans), and the stopped
+    worker (its log's `tail()` for failure messages)."""
+    import json
+
+    worker = Background(
+        "worker",
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL],
+        env=env,
+        cwd=tmp_path,
+        logs=tmp_path,
+    )
+    try:
+        api = Api(api_url)
+        parent_id = api.run_deployment(
+            api.deployment("slack_workspaces/slack_workspaces")["id"], parameters
+        )
+        parent = api.wait_terminal(parent_id, worker)
+        children = api.post(
+            "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [parent_id]}}}
+        )
+        seen = []
+        for run in [parent, *children]:
+            seen.append(json.dumps(api.flow_run(run["id"])))
+            seen.append(json.dumps(api.logs(run["id"])))
+            body = {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+            seen.append(json.dumps(api.post("/artifacts/filter", body)))
+    finally:
+        worker.stop()
+    return parent, children, "\n".join(seen), worker

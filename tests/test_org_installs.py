@@ -315,7 +315,7 @@ def test_an_org_loads_exactly_through_the_parent_flow_on_a_work_pool(tmp_path: P
     deployment discovering the org and fanning out one child per workspace; each workspace's
     DuckDB file equals its ground truth; no token in any parameter, log line or artifact."""
     from orchestration.prefect_server import local_prefect_server
-    from tests.helpers import POOL, Api, Background, deploy_all
+    from tests.helpers import POOL, deploy_all, parent_run_on_pool
 
     org = org_of(SEEDS[:2], SPEC)
     output = tmp_path / "output"
@@ -344,32 +344,10 @@ def test_an_org_loads_exactly_through_the_parent_flow_on_a_work_pool(tmp_path: P
                 for name in names
             },
         }
-        worker = Background(
-            "worker",
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL],
-            env=env,
-            cwd=tmp_path,
-            logs=tmp_path,
+        parent, runs, text, worker = parent_run_on_pool(
+            server.api_url, env, tmp_path, {"start_date": backfill_start()}
         )
-        try:
-            api = Api(server.api_url)
-            parent_id = api.run_deployment(
-                api.deployment("slack_workspaces/slack_workspaces")["id"],
-                {"start_date": backfill_start()},
-            )
-            parent = api.wait_terminal(parent_id, worker)
-            runs = api.post(
-                "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [parent_id]}}}
-            )
-            children = {run["parameters"]["workspace"]: run for run in runs}
-            seen = [json.dumps(api.flow_run(parent_id)), json.dumps(api.logs(parent_id))]
-            for run in [parent, *children.values()]:
-                seen.append(json.dumps(api.flow_run(run["id"])))
-                seen.append(json.dumps(api.logs(run["id"])))
-                body = {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
-                seen.append(json.dumps(api.post("/artifacts/filter", body)))
-        finally:
-            worker.stop()
+    children = {run["parameters"]["workspace"]: run for run in runs}
     assert parent["state"]["type"] == "COMPLETED", (parent["state"], worker.tail())
     assert sorted(children) == names
     by_name = {workspace_name(ws.team.id): ws for ws in org.workspaces}
@@ -377,7 +355,6 @@ def test_an_org_loads_exactly_through_the_parent_flow_on_a_work_pool(tmp_path: P
         assert run["state"]["type"] == "COMPLETED" and run["work_pool_name"] == POOL, run["state"]
         rows = loaded_keys(output / f"{name}.duckdb", f"slack_data_{name}")
         assert sorted(rows) == expected_keys(by_name[name]), name
-    text = "\n".join(seen)
     assert f"Slack org {org.name} ({org.enterprise_id}): {names[0]} (" in text  # logs were read
     assert "Holding slack-workspace-t0" in text
     assert ORG_TOKEN not in text
