@@ -31,6 +31,7 @@ from .common import (
     load_job,
     peak_rss_mb,
     run_in_child,
+    shaped_workspace,
     size_label,
     temp_dir,
     write_result,
@@ -95,7 +96,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--channels", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0, help="default: messages / 50")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--shape", choices=("bundled", "long_tail"), default="bundled")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="bundled")
     parser.add_argument(
         "--name", help="default: bare_fetch_ratio_ and the size (100k, 1m or small)"
     )
@@ -103,18 +104,9 @@ def main(argv=None) -> dict:
         "--merge", action="store_true", help="merge even into the empty table (the old way)"
     )
     args = parser.parse_args(argv)
-    threads = args.threads or max(1, args.messages // 50)
-
-    emulator = Emulator(
-        seed=args.seed,
-        channels=args.channels,
-        messages=args.messages,
-        threads=threads,
-        private_channels=0,
-        non_member_channels=0,
-        rate_limits="off",
-        **SHAPES[args.shape],
-    )
+    options = shaped_workspace(args)
+    threads = options["threads"]
+    emulator = Emulator(rate_limits="off", **options)
     start = days_ago(40)
     with emulator, temp_dir("bare_fetch_ratio") as tmp:
         bare = run_in_child(bare_fetch, base_url=emulator.base_url, oldest=start.timestamp())

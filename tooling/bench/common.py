@@ -36,6 +36,23 @@ SHAPES: Dict[str, Dict[str, Any]] = {
         "no_user_profiles": True,
     },
 }
+
+
+def shaped_workspace(args: Any) -> Dict[str, Any]:
+    """Emulator options of the workspace a fetch-vs-pipeline benchmark reads: `args.channels`
+    public member channels of `args.messages` (threads = messages / 50 by default), shaped as
+    `args.shape`."""
+    return dict(
+        seed=args.seed,
+        channels=args.channels,
+        messages=args.messages,
+        threads=args.threads or max(1, args.messages // 50),
+        private_channels=0,
+        non_member_channels=0,
+        **SHAPES[args.shape],
+    )
+
+
 ALLOWANCE = {
     "users.list": 20,
     "conversations.list": 20,

@@ -47,6 +47,7 @@ from .common import (
     Emulator,
     days_ago,
     run_in_child,
+    shaped_workspace,
     size_label,
     temp_dir,
     write_result,
@@ -229,16 +230,7 @@ def main(argv: Any = None) -> Dict[str, Any]:
     parser.add_argument("--name")
     args = parser.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
-    threads = args.threads or max(1, args.messages // 50)
-    options = dict(
-        seed=args.seed,
-        channels=args.channels,
-        messages=args.messages,
-        threads=threads,
-        private_channels=0,
-        non_member_channels=0,
-        **SHAPES[args.shape],
-    )
+    options = shaped_workspace(args)
     start = days_ago(40)
     result: Dict[str, Any] = {"messages": args.messages, "shape": args.shape, **options}
     from orchestration.prefect_server import local_prefect_server
