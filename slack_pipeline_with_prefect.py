@@ -84,7 +84,7 @@ def get_channel_history(
     rate_limit_profile: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Load history and changed threads of a batch of channels in one dlt run (appended
-    instead of merged into an empty `messages` table: `append_into_empty`).
+    instead of merged while `messages` has no row of these channels: `append_into_empty`).
 
     `rate_limit_profile`: what an earlier batch of this run detected (None: the configured)."""
     stats = RunStats()
@@ -121,7 +121,11 @@ def get_channel_history(
         return {"incomplete_threads": incomplete}
 
     loaded = load_messages(
-        make_pipeline(settings, stats), history, settings.append_into_empty, after=check_threads
+        make_pipeline(settings, stats),
+        history,
+        settings.append_into_empty,
+        after=check_threads,
+        channel_ids=[channel["id"] for channel in channels],
     )
     return {**loaded, "stats": stats.as_dict()}
 

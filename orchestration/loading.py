@@ -10,7 +10,7 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Collection, Dict, Iterator, List, Optional
 
 import dlt
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
@@ -153,12 +153,20 @@ def finish_pending(pipeline: dlt.Pipeline) -> List[str]:
     return extracted + normalized
 
 
-def has_messages(pipeline: dlt.Pipeline) -> bool:
-    """Whether the destination's `messages` table holds a row (a read; nothing is created)."""
+def has_messages(pipeline: dlt.Pipeline, channel_ids: Optional[Collection[str]] = None) -> bool:
+    """Whether the destination's `messages` table holds a row (of one of `channel_ids`, or of
+    any channel when None); a read, nothing is created."""
     try:
         with pipeline.sql_client() as client:
             table = client.make_qualified_table_name("messages")
-            return bool(client.execute_sql(f"SELECT 1 FROM {table} LIMIT 1"))
+            where = ""
+            if channel_ids is not None:
+                if not channel_ids:
+                    return False
+                literal = client.capabilities.escape_literal
+                ids = ", ".join(literal(c) for c in sorted(channel_ids))
+                where = f" WHERE channel_id IN ({ids})"
+            return bool(client.execute_sql(f"SELECT 1 FROM {table}{where} LIMIT 1"))
     except (DestinationUndefinedEntity, DatabaseUndefinedRelation):
         return False
 
@@ -178,15 +186,19 @@ def load_messages(
     build: Callable[[bool], DltSource],
     append_into_empty: bool,
     after: Optional[Callable[[dlt.Pipeline], Dict[str, Any]]] = None,
+    channel_ids: Optional[Collection[str]] = None,
 ) -> Dict[str, Any]:
-    """`load` for a source of `messages`, built by `build(append_into_empty)`: into an empty
-    table (a first backfill) it appends instead of merging when `append_into_empty`. Decided
-    after a killed run's packages are finished, since those may write rows. `after(pipeline)`
+    """`load` for a source of `messages`, built by `build(append_into_empty)`: where the
+    destination has no `messages` row of the load's channels (`channel_ids`, all when None) it
+    appends instead of merging when `append_into_empty`. Same result: a merge only touches rows
+    of the same (`channel_id`, `ts`), so a first backfill's second batch of channels appends
+    too. Decided after a killed run's packages are finished, since those may write rows.
+    `after(pipeline)`
     runs once the load is done, still holding the load lock (it may commit state: the thread
     check of orchestration/reconcile.py); what it returns is added to the result."""
     with _LOAD_LOCK:
         recovered = finish_pending(pipeline)
-        into_empty = append_into_empty and not has_messages(pipeline)
+        into_empty = append_into_empty and not has_messages(pipeline, channel_ids)
         result = _run(pipeline, build(into_empty), recovered)
         if after is not None:
             result.update(after(pipeline))

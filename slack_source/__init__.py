@@ -23,7 +23,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from .access import SlackAccess, check_access, needed_scopes, require_access
-from .arrow_pages import concat_pages, quiet_arrow_hint_notices, rows_to_table, table_rows
+from .arrow_pages import concat_pages, quiet_notices_by_design, rows_to_table, table_rows
 from .channels import (
     fail_channel,
     list_channels,
@@ -194,7 +194,7 @@ def slack_source(
     max_lookback_seconds = float(max_lookback_days) * 86400
     start_ts = datetime_to_ts(start_date) if start_date else None
     end_ts = datetime_to_ts(end_date) if end_date else None
-    quiet_arrow_hint_notices()
+    quiet_notices_by_design()
     scrub = pseudonymize_messages(pii_mode, pii_salt)
     json_columns = frozenset(MESSAGE_JSON_COLUMNS)
     listed: Dict[str, List[Dict[str, Any]]] = {}

@@ -30,9 +30,14 @@ except ImportError:  # pragma: no cover - pandas is optional for pyarrow
 Row = Dict[str, Any]
 
 TIMESTAMP_UTC = pa.timestamp("us", tz="UTC")
-# dlt notes every page whose Arrow type differs from the column hint; JSON text declared
-# `json` always does, by design, so those notes are noise (one per page at INFO).
-ARROW_HINT_NOTICE = "when merging arrow schema"
+# dlt notes, by design of this source, noise: every page whose Arrow type differs from the
+# column hint (JSON text declared `json` always does; one per page at INFO), and the
+# `hard_delete` hint an append ignores (a load of channels with no rows yet appends after
+# earlier loads merged: it writes no deletion row, so the hint has nothing to apply to).
+NOTICES_BY_DESIGN = (
+    "when merging arrow schema",
+    'The "hard_delete" column hint is only applied when using the "merge" write disposition',
+)
 KEY_COLUMNS = ("channel_id", "ts")  # never null: the merge key
 
 
@@ -90,13 +95,14 @@ def concat_pages(tables: List[pa.Table]) -> Any:
         return tables
 
 
-class _DropArrowHintNotices(logging.Filter):
+class _DropNoticesByDesign(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return ARROW_HINT_NOTICE not in str(record.msg)
+        message = str(record.msg)
+        return not any(notice in message for notice in NOTICES_BY_DESIGN)
 
 
-def quiet_arrow_hint_notices() -> None:
+def quiet_notices_by_design() -> None:
     """Install the filter on dlt's logger once."""
     dlt_logger = logging.getLogger("dlt")
-    if not any(isinstance(f, _DropArrowHintNotices) for f in dlt_logger.filters):
-        dlt_logger.addFilter(_DropArrowHintNotices())
+    if not any(isinstance(f, _DropNoticesByDesign) for f in dlt_logger.filters):
+        dlt_logger.addFilter(_DropNoticesByDesign())

@@ -2,18 +2,22 @@
 (a lost reaction and a deleted message take their rows with them), at no extra Slack call, from
 the API and from an export alike."""
 
+import logging
 from datetime import datetime, timezone
 
 from orchestration.loading import load_messages
+from slack_source import slack_source
 from slack_source.import_export import import_export_source
 from tests.helpers import (
     DATASET,
     LOOKBACK_DAYS,
     SMALL_SPEC,
+    TOKEN,
     backfill_date,
     load_daily,
     load_source,
     loaded_files,
+    loaded_messages,
     loaded_reactions,
     make_test_pipeline,
     query,
@@ -23,6 +27,7 @@ from tests.helpers import (
     truth_messages,
     truth_reactions,
 )
+from tests.test_source import RecordedWarnings
 from tooling.slack_emulator import Workspace, WorkspaceSpec
 from tooling.slack_emulator.export import write_export
 
@@ -166,3 +171,51 @@ def test_an_export_fills_the_same_child_tables(emulator, tmp_path):
     assert_children_equal_truth(pipeline, workspace, exported)
     load_messages(pipeline, export, append_into_empty=True)  # merged the second time
     assert_children_equal_truth(pipeline, workspace, exported)
+
+
+def test_a_batch_of_new_channels_appends_and_a_batch_of_loaded_ones_merges(emulator, tmp_path):
+    """`append_into_empty` is decided per batch of channels: the flow's second batch of a first
+    backfill appends too (no marker rows), a batch with a channel already loaded merges, and a
+    new channel after a merge appends again; the tables stay exactly the workspace's."""
+    workspace, server = emulator
+    readable = sorted(readable_channel_ids(workspace))
+    first, second, third = readable[:1], readable[1:2], readable[2:]
+    assert third
+    pipeline = make_test_pipeline(tmp_path)
+
+    def batch(channel_ids):
+        def source(append_into_empty):
+            return slack_source(
+                access_token=TOKEN,
+                api_base_url=server.base_url,
+                rate_limit_profile="off",
+                channels=channel_ids,
+                start_date=backfill_date(),
+                append_into_empty=append_into_empty,
+            )
+
+        load_messages(pipeline, source, append_into_empty=True, channel_ids=channel_ids)
+        counts = pipeline.last_trace.last_normalize_info.row_counts
+        return pipeline.default_schema.get_table("messages")["write_disposition"], counts
+
+    def markers_written(channel_ids, counts):
+        return counts["reactions"] - len(truth_reactions(workspace, set(channel_ids)))
+
+    assert batch(first)[0] == "append"
+    disposition, counts = batch(second)  # a first backfill's second batch: appended
+    assert (disposition, markers_written(second, counts)) == ("append", 0)
+    disposition, counts = batch(first + second)  # loaded before: merged, with markers
+    assert disposition == "merge" and markers_written(first + second, counts) > 0
+    warnings = RecordedWarnings()
+    logging.getLogger("dlt").addHandler(warnings)
+    try:
+        disposition, counts = batch(third)  # a new channel after a merge
+    finally:
+        logging.getLogger("dlt").removeHandler(warnings)
+    assert (disposition, markers_written(third, counts)) == ("append", 0)
+    assert not [m for m in warnings.messages if "hard_delete" in m]
+    assert_children_equal_truth(pipeline, workspace, set(readable))
+    assert loaded_messages(pipeline) == truth_messages(workspace, set(readable))
+    batch(readable)  # and a daily merge of all of them changes nothing
+    assert_children_equal_truth(pipeline, workspace, set(readable))
+    assert loaded_messages(pipeline) == truth_messages(workspace, set(readable))

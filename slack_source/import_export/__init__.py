@@ -29,7 +29,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from .. import MESSAGES_WRITE_DISPOSITION
-from ..arrow_pages import quiet_arrow_hint_notices
+from ..arrow_pages import quiet_notices_by_design
 from ..child_rows import child_resources
 from ..conversations import DIRECT_TYPES, resolve_conversation_types
 from ..pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
@@ -129,7 +129,7 @@ def import_export_source(
         run_stats.skip_channel(folder, why)
     lookback_seconds = float(lookback_days) * 86400
     mark_seconds = max(lookback_seconds, float(max_lookback_days) * 86400)
-    quiet_arrow_hint_notices()
+    quiet_notices_by_design()
     json_columns = frozenset(MESSAGE_JSON_COLUMNS + EXPORT_ONLY_JSON_COLUMNS)
 
     @dlt.resource(name="users", primary_key="id", write_disposition="merge", columns=USER_COLUMNS)
