@@ -129,11 +129,7 @@ EXTRACTORS: Dict[str, Callable[[Row], List[Row]]] = {
 
 
 def _messages_of(page: Any) -> Iterable[Row]:
-    """The messages of a page: an Arrow table, a list of tables, or rows (BigQuery)."""
-    if isinstance(page, list) and page and isinstance(page[0], pa.Table):
-        for table in page:
-            yield from table_rows(table, PAGE_COLUMNS)
-        return
+    """The messages of a page of rows (BigQuery's row pages)."""
     yield from table_rows(page, PAGE_COLUMNS)
 
 
@@ -142,6 +138,67 @@ def child_table(table: str, page: Any, markers: bool) -> Optional[pa.Table]:
 
     `markers`: a message with no row in `table` (or a deletion row) gives one `is_deleted`
     marker, so a merge removes the rows it had before."""
+    if isinstance(page, pa.Table):
+        return _arrow_child_table(table, page, markers)
+    if isinstance(page, list) and page and isinstance(page[0], pa.Table):
+        parts = [_arrow_child_table(table, part, markers) for part in page]
+        tables = [part for part in parts if part is not None]
+        return pa.concat_tables(tables) if tables else None
+    return _rows_child_table(table, page, markers)
+
+
+def _arrow_child_table(table: str, page: pa.Table, markers: bool) -> Optional[pa.Table]:
+    """`child_table` of an Arrow page: only the JSON of the `table` column is read in Python;
+    the keys are taken from the page's own columns (one `take`), without a dict per message."""
+    extract = EXTRACTORS[table]
+    names = page.column_names
+    payloads = page.column(table).to_pylist() if table in names else [None] * page.num_rows
+    deleted = page.column("is_deleted").to_pylist() if "is_deleted" in names else None
+    source: List[int] = []  # the page row of each output row
+    rows: List[Row] = []
+    for i, payload in enumerate(payloads):
+        found = [] if payload is None or (deleted and deleted[i]) else extract({table: payload})
+        if found:
+            source.extend([i] * len(found))
+            rows.extend(found)
+        elif markers:
+            source.append(i)
+            rows.append(_MARKER)
+    if not rows:
+        return None
+    indices = pa.array(source, pa.int64())
+    schema = SCHEMAS[table]
+    arrays: List[pa.Array] = []
+    for field in schema:
+        if field.name in ("channel_id", "ts", "thread_ts"):
+            arrays.append(_key_column(page, field, indices))
+        elif field.name == "posted_at":
+            arrays.append(_posted_at(page, indices))
+        elif field.name == "is_deleted":
+            arrays.append(pa.array([row is _MARKER for row in rows], pa.bool_()))
+        else:
+            arrays.append(pa.array([row.get(field.name) for row in rows], field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+_MARKER: Row = {}  # a marker row: its message's key and `is_deleted`, nothing else
+
+
+def _key_column(page: pa.Table, field: pa.Field, indices: pa.Array) -> pa.Array:
+    if field.name not in page.column_names:  # no thread on the page
+        return pa.nulls(len(indices), field.type)
+    return page.column(field.name).take(indices).combine_chunks().cast(field.type)
+
+
+def _posted_at(page: pa.Table, indices: pa.Array) -> pa.Array:
+    if "posted_at" in page.column_names and page.schema.field("posted_at").type == TIMESTAMP_UTC:
+        return page.column("posted_at").take(indices).combine_chunks()
+    ts = page.column("ts").take(indices).to_pylist()
+    return pa.array([ts_micros(value) for value in ts], pa.int64()).cast(TIMESTAMP_UTC)
+
+
+def _rows_child_table(table: str, page: Any, markers: bool) -> Optional[pa.Table]:
+    """`child_table` of a page of dict rows."""
     extract = EXTRACTORS[table]
     out: List[Row] = []
     for message in _messages_of(page):
