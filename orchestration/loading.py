@@ -17,6 +17,7 @@ from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime.collector import NULL_COLLECTOR as _NULL_COLLECTOR
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract.source import DltSource
 
 from slack_source.import_export import (
@@ -55,12 +56,20 @@ def fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def duckdb_destination(credentials: Optional[str] = None) -> Any:
+def duckdb_destination(database: Optional[str] = None) -> Any:
     """DuckDB, its load jobs run one at a time (dlt's default runs up to 20 at once).
 
     DuckDB has one writer anyway; in parallel, the state row's INSERT (SQL holding the whole
     source state) is parsed beside the messages insert, which raises peak RSS for no gain in
-    wall (tooling/bench/RESULTS.md, "What the profile said first")."""
+    wall (tooling/bench/RESULTS.md, "What the profile said first").
+
+    The file goes in as credentials whose `database` is set: dlt parses a string as a
+    connection URL first, with SQLAlchemy, whose import costs a one-off run ~0.8 s of CPU.
+    `[destination.duckdb.credentials]` settings (the memory limit) still apply."""
+    credentials = None
+    if database is not None:
+        credentials = DuckDbCredentials()
+        credentials.database = database
     return dlt.destinations.duckdb(
         credentials=credentials, loader_parallelism_strategy="sequential"
     )
