@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, List, Optional
 
 from slack_source import RETRYABLE, SlackApiError, SlackConfigError
 
+from . import fast_exit
 from .check_notices import TemporaryServerNotices
 from .failures import causes, root_slack_error
 from .one_off_api import PrefectApiUnavailable, wait_for_one_off_api
@@ -267,10 +268,12 @@ def main(daily_flow: Callable[..., Any]) -> None:
         from slack_import_export_with_prefect import slack_import_export
 
         run_import(slack_import_export, command)
+        fast_exit.finished()
     elif command.name == "serve":
         daily_flow.serve("slack_pipeline", cron="0 0 * * *", limit=1)
     elif command.name == "run":
         run_once(daily_flow, command)
+        fast_exit.finished()  # done and reported: no teardown (orchestration/fast_exit.py)
     elif command.name == "reconcile":
         run_reconcile(command)
     else:

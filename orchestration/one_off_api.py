@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from . import fast_exit
 from .prefect_server import (
     ONE_RUN_SERVER_SETTINGS,
     STARTUP_DEADLINE_SECONDS,
@@ -43,11 +44,14 @@ _healthy: List[bool] = []
 def start_one_off_api(argv: Optional[List[str]] = None) -> Optional[LocalPrefectServer]:
     """Start the API when this process is a flow file run as `run` or `import-export` without
     a server of its own; None otherwise (imported by a worker, `serve`, tests, `--help`)."""
+    own_process = argv is None
     argv = sys.argv if argv is None else argv
     if len(argv) < 2 or Path(argv[0]).name not in FLOW_FILES or argv[1] not in ONE_OFF_COMMANDS:
         return None
     if {"-h", "--help"} & set(argv) or _started:
         return None
+    if own_process:
+        fast_exit.arm()  # before Prefect's exit-time handlers and the API's stop: runs last
     if os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"):
         return None
     home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect")

@@ -103,3 +103,35 @@ def test_a_one_off_run_starts_its_api_first_and_stops_it(emulator, tmp_path):
     assert "Slack load: finished in " in done.stdout
     assert (home / "one_off_server.log").stat().st_size > 0
     assert servers_on(home) == []
+
+
+FAST_EXIT_PROBE = """
+import atexit, sys
+import orchestration.fast_exit as fast_exit
+fast_exit.arm()  # first, as the flow file does: runs after the handlers below
+atexit.register(lambda: print("exit-time handler ran"))
+class Teardown:
+    def __del__(self):
+        print("teardown ran")
+kept = Teardown()
+print("report", end="")  # a last line without a newline: flushed all the same
+if sys.argv[1] == "finished":
+    fast_exit.finished()
+"""
+
+
+@pytest.mark.parametrize("outcome", ["finished", "not finished"])
+def test_a_finished_one_off_command_skips_the_teardown_but_not_the_exit_handlers(outcome):
+    """`fast_exit`: after a finished command the exit-time handlers (Prefect's, the one-off
+    API's stop) still run and the output is complete, but Python's teardown is skipped; any
+    other end (a failure) goes through the usual teardown."""
+    done = subprocess.run(
+        [sys.executable, "-c", FAST_EXIT_PROBE, outcome],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("reportexit-time handler ran\n")
+    assert ("teardown ran" in done.stdout) == (outcome == "not finished")
