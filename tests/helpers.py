@@ -494,6 +494,20 @@ class Background:
             self._log.close()
 
 
+def pool_worker_env(server_env: Dict[str, str], output: Path, **settings: str) -> Dict[str, str]:
+    """What a production worker on POOL has: a clean environment with the server
+    (`server_env`), dlt's folders under `output`, a 1 s poll for new runs, and `settings`."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(output)),
+        **server_env,
+        "PREFECT_WORKER_QUERY_SECONDS": "1",  # pick up a triggered run within ~1 s
+        "SLACK_PIPELINE__PIPELINES_DIR": str(output / "pipelines"),
+        "DLT_DATA_DIR": str(output / "dlt"),
+        **settings,
+    }
+
+
 def parent_run_on_pool(
     api_url: str, env: Dict[str, str], tmp_path: Path, parameters: Dict[str, Any]
 ) -> Tuple[Dict[str, Any], List[Dict[str, Any]], str, Background]:

@@ -8,7 +8,6 @@ named the same whatever order Slack lists them in; bad org tokens fail in one li
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -315,7 +314,7 @@ def test_an_org_loads_exactly_through_the_parent_flow_on_a_work_pool(tmp_path: P
     deployment discovering the org and fanning out one child per workspace; each workspace's
     DuckDB file equals its ground truth; no token in any parameter, log line or artifact."""
     from orchestration.prefect_server import local_prefect_server
-    from tests.helpers import POOL, deploy_all, parent_run_on_pool
+    from tests.helpers import POOL, deploy_all, parent_run_on_pool, pool_worker_env
 
     org = org_of(SEEDS[:2], SPEC)
     output = tmp_path / "output"
@@ -326,17 +325,11 @@ def test_an_org_loads_exactly_through_the_parent_flow_on_a_work_pool(tmp_path: P
         local_prefect_server(tmp_path / "home") as server,
     ):
         deploy_all(server.client_environment())
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ.get("HOME", str(output)),
-            **server.client_environment(),
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
+        settings = {
             "SLACK_PIPELINE__ORG__ACCESS_TOKEN": ORG_TOKEN,
             "SLACK_PIPELINE__ORG__API_BASE_URL": emulator.base_url,
-            "SLACK_PIPELINE__PIPELINES_DIR": str(output / "pipelines"),
             "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
             "SOURCES__SLACK__JOIN_PUBLIC_CHANNELS": "false",
-            "DLT_DATA_DIR": str(output / "dlt"),
             **{
                 f"SLACK_PIPELINE__WORKSPACES__{name.upper()}__DUCKDB_FILE": str(
                     output / f"{name}.duckdb"
@@ -344,6 +337,7 @@ def test_an_org_loads_exactly_through_the_parent_flow_on_a_work_pool(tmp_path: P
                 for name in names
             },
         }
+        env = pool_worker_env(server.client_environment(), output, **settings)
         parent, runs, text, worker = parent_run_on_pool(
             server.api_url, env, tmp_path, {"start_date": backfill_start()}
         )

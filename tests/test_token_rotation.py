@@ -403,7 +403,14 @@ def test_a_rotating_workspace_loads_exactly_through_the_parent_flow_on_a_work_po
     DuckDB file equals the ground truth, one refresh per token lifetime, none rejected, and no
     secret in any parameter, log line or artifact of either run."""
     from orchestration.prefect_server import local_prefect_server
-    from tests.helpers import POOL, backfill_start, deploy_all, parent_run_on_pool, query
+    from tests.helpers import (
+        POOL,
+        backfill_start,
+        deploy_all,
+        parent_run_on_pool,
+        pool_worker_env,
+        query,
+    )
 
     seed = f"xoxe-1-seed-{uuid.uuid4().hex}"
     tenant = f"xoxe.xoxb-1-seed-{uuid.uuid4().hex}"
@@ -417,21 +424,16 @@ def test_a_rotating_workspace_loads_exactly_through_the_parent_flow_on_a_work_po
         local_prefect_server(tmp_path / "home") as server,
     ):
         deploy_all(server.client_environment())
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ.get("HOME", str(output)),
-            **server.client_environment(),
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
+        settings = {
             "SLACK_PIPELINE__WORKSPACE_NAMES": '["acme"]',
             f"{prefix}REFRESH_TOKEN": seed,
             f"{prefix}CLIENT_ID": CLIENT_ID,
             f"{prefix}CLIENT_SECRET": CLIENT_SECRET,
             f"{prefix}API_BASE_URL": emulator.base_url,
             f"{prefix}DUCKDB_FILE": str(output / "acme.duckdb"),
-            "SLACK_PIPELINE__PIPELINES_DIR": str(output / "pipelines"),
             "SOURCES__SLACK__RATE_LIMIT_PROFILE": "off",
-            "DLT_DATA_DIR": str(output / "dlt"),
         }
+        env = pool_worker_env(server.client_environment(), output, **settings)
         parent, children, seen, worker = parent_run_on_pool(
             server.api_url, env, tmp_path, {"start_date": backfill_start()}
         )

@@ -27,6 +27,7 @@ from tests.helpers import (
     backfill_start,
     deploy_all,
     poll,
+    pool_worker_env,
     query,
     readable_channel_ids,
     truth_messages,
@@ -75,20 +76,14 @@ class Pool:
 
 def worker_env(server_env: Dict[str, str], base_url: str, output: Path) -> Dict[str, str]:
     """What a production worker has: the server, and the workspaces' settings (tokens too)."""
-    import os
-
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", str(output)),
-        **server_env,
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "SLACK_PIPELINE__WORKSPACE_NAMES": json.dumps(list(TOKENS)),
-        "SLACK_PIPELINE__PIPELINES_DIR": str(output / "pipelines"),
-        "SOURCES__SLACK__RATE_LIMIT_PROFILE": "tiers",
-        "SOURCES__SLACK__RATE_LIMIT_MINUTE_SECONDS": str(MINUTE_SECONDS),
-        "SOURCES__SLACK__JOIN_PUBLIC_CHANNELS": "false",  # ground truth: member channels
-        "DLT_DATA_DIR": str(output / "dlt"),
-    }
+    env = pool_worker_env(
+        server_env,
+        output,
+        SLACK_PIPELINE__WORKSPACE_NAMES=json.dumps(list(TOKENS)),
+        SOURCES__SLACK__RATE_LIMIT_PROFILE="tiers",
+        SOURCES__SLACK__RATE_LIMIT_MINUTE_SECONDS=str(MINUTE_SECONDS),
+        SOURCES__SLACK__JOIN_PUBLIC_CHANNELS="false",  # ground truth: member channels
+    )
     for name, token in TOKENS.items():
         section = f"SLACK_PIPELINE__WORKSPACES__{name.upper()}__"
         env[section + "ACCESS_TOKEN"] = token
