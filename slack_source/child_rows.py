@@ -12,19 +12,17 @@ and the marker itself is never inserted. An append into the empty tables (a firs
 `messages` keeps its `reactions`/`files` JSON columns; these tables sit beside it.
 """
 
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import orjson
 import pyarrow as pa
 
-from .arrow_pages import TIMESTAMP_UTC, table_rows
+from .arrow_pages import TIMESTAMP_UTC
 from .message_rows import ts_micros
 
 Row = Dict[str, Any]
 
 CHILD_TABLES = ("reactions", "files")
-# What the child tables read back from a page of messages.
-PAGE_COLUMNS = ("channel_id", "ts", "thread_ts", "reactions", "files", "is_deleted")
 # File fields copied to `files` (Slack's names; `id` becomes `file_id`). Links, not contents.
 FILE_FIELDS: Dict[str, pa.DataType] = {
     "name": pa.string(),
@@ -128,32 +126,45 @@ EXTRACTORS: Dict[str, Callable[[Row], List[Row]]] = {
 }
 
 
-def _messages_of(page: Any) -> Iterable[Row]:
-    """The messages of a page of rows (BigQuery's row pages)."""
-    yield from table_rows(page, PAGE_COLUMNS)
-
-
 def child_table(table: str, page: Any, markers: bool) -> Optional[pa.Table]:
     """The `table` rows of a page of messages as one Arrow table (None when there are none).
 
     `markers`: a message with no row in `table` (or a deletion row) gives one `is_deleted`
-    marker, so a merge removes the rows it had before."""
-    if isinstance(page, pa.Table):
-        return _arrow_child_table(table, page, markers)
+    marker, so a merge removes the rows it had before.
+
+    Only the `table` values are read in Python; the keys are taken from the page's own
+    columns (one `take`), without a dict per message."""
     if isinstance(page, list) and page and isinstance(page[0], pa.Table):
-        parts = [_arrow_child_table(table, part, markers) for part in page]
+        parts = [child_table(table, part, markers) for part in page]
         tables = [part for part in parts if part is not None]
         return pa.concat_tables(tables) if tables else None
-    return _rows_child_table(table, page, markers)
+    if isinstance(page, pa.Table):
+        names = page.column_names
+        payloads = page.column(table).to_pylist() if table in names else [None] * page.num_rows
+        deleted = page.column("is_deleted").to_pylist() if "is_deleted" in names else None
+        return _child_rows_of(table, page, payloads, deleted, markers)
+    # a page of dict rows (BigQuery's: `bigquery_layout.arrow_page_as_rows`)
+    keys = pa.table(
+        {name: pa.array([row.get(name) for row in page], pa.string()) for name in KEY_FIELDS}
+    )
+    payloads = [row.get(table) for row in page]
+    deleted = [row.get("is_deleted") for row in page]
+    return _child_rows_of(table, keys, payloads, deleted, markers)
 
 
-def _arrow_child_table(table: str, page: pa.Table, markers: bool) -> Optional[pa.Table]:
-    """`child_table` of an Arrow page: only the JSON of the `table` column is read in Python;
-    the keys are taken from the page's own columns (one `take`), without a dict per message."""
+KEY_FIELDS = ("channel_id", "ts", "thread_ts")  # taken from the page as they are
+
+
+def _child_rows_of(
+    table: str,
+    keys: pa.Table,
+    payloads: List[Any],
+    deleted: Optional[List[Any]],
+    markers: bool,
+) -> Optional[pa.Table]:
+    """The `table` rows of the messages whose values are `payloads`, keyed by the same rows
+    of `keys` (`KEY_FIELDS`, and `posted_at` when the page has it)."""
     extract = EXTRACTORS[table]
-    names = page.column_names
-    payloads = page.column(table).to_pylist() if table in names else [None] * page.num_rows
-    deleted = page.column("is_deleted").to_pylist() if "is_deleted" in names else None
     source: List[int] = []  # the page row of each output row
     rows: List[Row] = []
     for i, payload in enumerate(payloads):
@@ -170,10 +181,10 @@ def _arrow_child_table(table: str, page: pa.Table, markers: bool) -> Optional[pa
     schema = SCHEMAS[table]
     arrays: List[pa.Array] = []
     for field in schema:
-        if field.name in ("channel_id", "ts", "thread_ts"):
-            arrays.append(_key_column(page, field, indices))
+        if field.name in KEY_FIELDS:
+            arrays.append(_key_column(keys, field, indices))
         elif field.name == "posted_at":
-            arrays.append(_posted_at(page, indices))
+            arrays.append(_posted_at(keys, indices))
         elif field.name == "is_deleted":
             arrays.append(pa.array([row is _MARKER for row in rows], pa.bool_()))
         else:
@@ -195,30 +206,6 @@ def _posted_at(page: pa.Table, indices: pa.Array) -> pa.Array:
         return page.column("posted_at").take(indices).combine_chunks()
     ts = page.column("ts").take(indices).to_pylist()
     return pa.array([ts_micros(value) for value in ts], pa.int64()).cast(TIMESTAMP_UTC)
-
-
-def _rows_child_table(table: str, page: Any, markers: bool) -> Optional[pa.Table]:
-    """`child_table` of a page of dict rows."""
-    extract = EXTRACTORS[table]
-    out: List[Row] = []
-    for message in _messages_of(page):
-        key = {
-            "channel_id": message["channel_id"],
-            "ts": message["ts"],
-            "thread_ts": message.get("thread_ts"),
-            "posted_at": ts_micros(message["ts"]),
-        }
-        rows = [] if message.get("is_deleted") else extract(message)
-        if rows:
-            out.extend({**key, **row, "is_deleted": False} for row in rows)
-        elif markers:
-            out.append({**key, "is_deleted": True})
-    if not out:
-        return None
-    schema = SCHEMAS[table]
-    columns = {field.name: [row.get(field.name) for row in out] for field in schema}
-    columns["posted_at"] = pa.array(columns["posted_at"], pa.int64()).cast(TIMESTAMP_UTC)
-    return pa.Table.from_pydict(columns, schema=schema)
 
 
 def child_resources(messages: Any, append_into_empty: bool) -> List[Any]:
