@@ -88,13 +88,14 @@ def get_channel_history(
 
     `rate_limit_profile`: what an earlier batch of this run detected (None: the configured)."""
     stats = RunStats()
+    channel_ids = [channel["id"] for channel in channels]
     lookback = {} if lookback_days is None else {"lookback_days": lookback_days}
     if rate_limit_profile is not None:
         lookback["rate_limit_profile"] = rate_limit_profile
 
     def history(append_into_empty: bool) -> Any:
         source = slack_source(
-            channels=[channel["id"] for channel in channels],
+            channels=channel_ids,
             channel_list=channels,
             start_date=start,
             end_date=end,
@@ -108,7 +109,7 @@ def get_channel_history(
     def check_threads(pipeline: Any) -> Dict[str, Any]:
         """Every tracked thread of these channels against the replies loaded (a mismatch is
         fetched again by the next run: orchestration/reconcile.py)."""
-        incomplete = reconcile_threads(pipeline, [channel["id"] for channel in channels])
+        incomplete = reconcile_threads(pipeline, channel_ids)
         for thread in incomplete:
             get_run_logger().warning(
                 "Incomplete thread %s in %s: %d replies expected, %d loaded; the next run"
@@ -125,7 +126,7 @@ def get_channel_history(
         history,
         settings.append_into_empty,
         after=check_threads,
-        channel_ids=[channel["id"] for channel in channels],
+        channel_ids=channel_ids,
     )
     return {**loaded, "stats": stats.as_dict()}
 

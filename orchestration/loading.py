@@ -162,6 +162,12 @@ def finish_pending(pipeline: dlt.Pipeline) -> List[str]:
     return extracted + normalized
 
 
+def sql_literals(client: Any, values: Collection[str]) -> str:
+    """`values`, sorted, as the destination's escaped SQL literals for an `IN (...)` list."""
+    literal = client.capabilities.escape_literal
+    return ", ".join(literal(value) for value in sorted(values))
+
+
 def has_messages(pipeline: dlt.Pipeline, channel_ids: Optional[Collection[str]] = None) -> bool:
     """Whether the destination's `messages` table holds a row (of one of `channel_ids`, or of
     any channel when None); a read, nothing is created."""
@@ -172,9 +178,7 @@ def has_messages(pipeline: dlt.Pipeline, channel_ids: Optional[Collection[str]] 
             if channel_ids is not None:
                 if not channel_ids:
                     return False
-                literal = client.capabilities.escape_literal
-                ids = ", ".join(literal(c) for c in sorted(channel_ids))
-                where = f" WHERE channel_id IN ({ids})"
+                where = f" WHERE channel_id IN ({sql_literals(client, channel_ids)})"
             return bool(client.execute_sql(f"SELECT 1 FROM {table}{where} LIMIT 1"))
     except (DestinationUndefinedEntity, DatabaseUndefinedRelation):
         return False

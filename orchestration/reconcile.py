@@ -21,6 +21,8 @@ import dlt
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from .loading import sql_literals
+
 SOURCE_NAME = "slack"
 
 _COUNT_SQL = """
@@ -68,8 +70,7 @@ def count_threads(
     if channel_ids is not None:
         if not channel_ids:
             return []
-        literal = client.capabilities.escape_literal
-        where = " AND p.channel_id IN (" + ", ".join(literal(c) for c in sorted(channel_ids)) + ")"
+        where = f" AND p.channel_id IN ({sql_literals(client, channel_ids)})"
     sql = _COUNT_SQL.format(table=client.make_qualified_table_name("messages"), channels=where)
     try:
         # raw: the query is already in the destination's SQL (dlt's own rewriting of SQL
