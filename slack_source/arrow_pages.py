@@ -9,7 +9,9 @@ tooling/bench/RESULTS.md). Each page becomes one table, column by column:
 - a field whose values mix types on one page is kept as JSON text too, so nothing is lost.
 """
 
+import importlib.abc
 import logging
+import sys
 from itertools import chain
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -18,14 +20,38 @@ import pyarrow as pa
 
 from .message_rows import ts_micros
 
-try:
-    # pyarrow imports pandas lazily, from the first `pa.array` on whichever thread builds a page,
-    # while dlt tests other resources' items against the half-imported `sys.modules["pandas"]`
-    # on its own thread ("partially initialized module 'pandas'", a failed extract): import it
-    # once, here, before any thread starts.
-    import pandas  # noqa: F401
-except ImportError:  # pragma: no cover - pandas is optional for pyarrow
-    pass
+
+class _PandasNotForPyarrow(importlib.abc.MetaPathFinder):
+    """Refuses `pandas` while pyarrow asks whether it is there (see `settle_pandas_probe`)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is not needed to build Arrow pages", name=name)
+        return None
+
+
+def settle_pandas_probe() -> None:
+    """Make pyarrow's "is pandas installed?" probe answer no, without pandas, once, now.
+
+    The first `pa.array` of a list imports pandas (~40 MB resident, ~0.5 s), only to ask whether
+    the list is a pandas object; on whichever thread builds the first page, too, while dlt
+    tests other resources' items against the half-imported `sys.modules["pandas"]` on its own
+    thread ("partially initialized module 'pandas'", a failed extract). Probed here, on the
+    importing thread, with the import refused, pyarrow settles on "no pandas" for its implicit
+    checks; an explicit use (`Table.to_pandas()`) still imports pandas when it is called.
+    Nothing is changed when pandas is imported already.
+    """
+    if "pandas" in sys.modules:
+        return
+    refuse = _PandasNotForPyarrow()
+    sys.meta_path.insert(0, refuse)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(refuse)
+
+
+settle_pandas_probe()
 
 Row = Dict[str, Any]
 

@@ -51,6 +51,37 @@ def test_settings_from_the_environment_win():
     assert mine["pool"] == "jemalloc"
 
 
+PANDAS_PROBE = (
+    "import json, sys, dlt, slack_pipeline_with_prefect\n"
+    "from slack_source.arrow_pages import rows_to_table\n"
+    "rows = [{'ts': '1.000001', 'reactions': [{'name': 'x'}]}]\n"
+    "page = rows_to_table(rows, frozenset(['reactions']))\n"
+    "where = sys.argv[1]\n"
+    "duckdb = dlt.destinations.duckdb(where + '/p.duckdb')\n"
+    "pipeline = dlt.pipeline('p', pipelines_dir=where, destination=duckdb)\n"
+    "info = pipeline.run([page], table_name='messages')\n"
+    "before = 'pandas' in sys.modules\n"
+    "frame = page.to_pandas()\n"
+    "print(json.dumps({'loaded': not info.has_failed_jobs, 'pandas_before': before,"
+    " 'frame': frame.shape[0]}))\n"
+)
+
+
+def test_arrow_pages_and_a_load_leave_pandas_unimported_until_asked_for(tmp_path):
+    """pyarrow's first `pa.array` would import pandas (~40 MB) only to probe for it."""
+    done = subprocess.run(
+        [sys.executable, "-c", PANDAS_PROBE, str(tmp_path)],
+        cwd=ROOT,
+        env=clean_environment({}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"loaded": True, "pandas_before": False, "frame": 1}
+
+
 @pytest.mark.parametrize(
     "argv, env",
     [

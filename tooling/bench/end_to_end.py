@@ -223,7 +223,7 @@ def main(argv: Any = None) -> Dict[str, Any]:
     parser.add_argument("--channels", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0, help="default: messages / 50")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="long_tail")
-    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--modes", default=",".join(MODES), help="empty: only --export")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--export", action="store_true", help="also the export import")
@@ -245,7 +245,7 @@ def main(argv: Any = None) -> Dict[str, Any]:
         runs: Dict[str, List[dict]] = {m: [] for m in modes}
         bare: List[dict] = []
         day = start.strftime("%Y-%m-%d")
-        for k in range(args.repeat):
+        for k in range(args.repeat if modes else 0):
             bare.append(
                 run_in_child(bare_fetch, base_url=emulator.base_url, oldest=start.timestamp())
             )
@@ -254,14 +254,15 @@ def main(argv: Any = None) -> Dict[str, Any]:
                 runs[mode].append(run_mode(mode, emulator, day, tmp, k, api))
                 line.append(f"{mode} {runs[mode][-1]['wall_s']} s")
             print(f"run {k + 1}/{args.repeat}: " + ", ".join(line), flush=True)
-        bare_wall = statistics.median(b["wall_s"] for b in bare)
-        fetched = bare[0]["history_messages"] + bare[0]["replies"]
-        result.update(
-            bare_wall_s=round(bare_wall, 2),
-            bare_messages=fetched,
-            bare_calls=bare[0]["calls"],
-            bare_peak_rss_mb=round(bare[0]["peak_rss_mb"], 1),
-        )
+        if bare:
+            bare_wall = statistics.median(b["wall_s"] for b in bare)
+            fetched = bare[0]["history_messages"] + bare[0]["replies"]
+            result.update(
+                bare_wall_s=round(bare_wall, 2),
+                bare_messages=fetched,
+                bare_calls=bare[0]["calls"],
+                bare_peak_rss_mb=round(bare[0]["peak_rss_mb"], 1),
+            )
         for mode, mode_runs in runs.items():
             wall = statistics.median(r["wall_s"] for r in mode_runs)
             result[f"{mode}_wall_s"] = wall

@@ -8,6 +8,7 @@ cyclic collector and glibc's `malloc_trim` can give back, and Python's allocated
 survives from the stage before). Linux only. Settings come from the environment, as for a run:
 
     SOURCES__SLACK__API_BASE_URL=http://127.0.0.1:PORT/api/ SOURCES__SLACK__ACCESS_TOKEN=... \\
+    SOURCES__SLACK__RATE_LIMIT_PROFILE=off \\
     ./run.sh python -m tooling.bench.stage_memory run --start-date 2026-10-23
 
 (an emulator for it: `./run.sh python -m tooling.slack_emulator serve --port PORT ...`, with
@@ -19,9 +20,11 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
+import os
 import runpy
 import sys
 import time
+from collections import Counter
 from typing import Any, Callable
 
 from .common import ROOT
@@ -48,8 +51,12 @@ def report(line: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} stage_memory: {line}", file=sys.stderr, flush=True)
 
 
+_CENSUS: Counter = Counter()
+
+
 def what_survives() -> None:
-    """Before an extract: what the collector and glibc give back, what Python still holds."""
+    """Before an extract: what the collector and glibc give back, what Python still holds
+    (with STAGE_MEMORY_TYPES=1, also the object types that grew most since the last extract)."""
     before = memory()
     gc.collect()
     collected = memory()
@@ -58,6 +65,14 @@ def what_survives() -> None:
         f"before extract: {before}; after gc.collect {collected}; after malloc_trim {memory()};"
         f" Python blocks {sys.getallocatedblocks():,}"
     )
+    if os.environ.get("STAGE_MEMORY_TYPES"):
+        census = Counter(type(o).__qualname__ for o in gc.get_objects())
+        grown = (census - _CENSUS).most_common(12)
+        report(
+            "objects grown since the last extract: " + ", ".join(f"{t} +{n:,}" for t, n in grown)
+        )
+        _CENSUS.clear()
+        _CENSUS.update(census)
 
 
 def wrapped(name: str, stage: Callable[..., Any]) -> Callable[..., Any]:
