@@ -56,7 +56,8 @@ _CENSUS: Counter = Counter()
 
 def what_survives() -> None:
     """Before an extract: what the collector and glibc give back, what Python still holds
-    (with STAGE_MEMORY_TYPES=1, also the object types that grew most since the last extract)."""
+    (with STAGE_MEMORY_TYPES=1, also the object types that grew most since the last extract,
+    and the allocators' own statistics: glibc's arenas, Python's arenas and empty pools)."""
     before = memory()
     gc.collect()
     collected = memory()
@@ -73,6 +74,9 @@ def what_survives() -> None:
         )
         _CENSUS.clear()
         _CENSUS.update(census)
+        sys.stderr.flush()
+        ctypes.CDLL("libc.so.6").malloc_stats()  # glibc's arenas: system and in-use bytes
+        sys._debugmallocstats()  # Python's arenas, blocks and unused pools
 
 
 def wrapped(name: str, stage: Callable[..., Any]) -> Callable[..., Any]:
