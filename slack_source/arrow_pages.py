@@ -33,7 +33,7 @@ class _PandasNotForPyarrow(importlib.abc.MetaPathFinder):
 def settle_pandas_probe() -> None:
     """Make pyarrow's "is pandas installed?" probe answer no, without pandas, once, now.
 
-    The first `pa.array` of a list imports pandas (~40 MB resident, ~0.5 s), only to ask whether
+    The first `pa.array` of a list imports pandas (31-41 MB resident, ~0.5 s), only to ask whether
     the list is a pandas object; on whichever thread builds the first page, too, while dlt
     tests other resources' items against the half-imported `sys.modules["pandas"]` on its own
     thread ("partially initialized module 'pandas'", a failed extract). Probed here, on the

@@ -20,10 +20,11 @@ PROBE = (
 )
 
 
-def probe(**env: str) -> dict:
-    """Import the flow file in a fresh interpreter without run.sh's environment."""
+def probe(code: str = PROBE, *args: str, **env: str) -> dict:
+    """Run `code` (by default: import the flow file) in a fresh interpreter without run.sh's
+    environment; the JSON it prints last."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", code, *args],
         cwd=ROOT,
         env=clean_environment(env),
         capture_output=True,
@@ -68,17 +69,8 @@ PANDAS_PROBE = (
 
 
 def test_arrow_pages_and_a_load_leave_pandas_unimported_until_asked_for(tmp_path):
-    """pyarrow's first `pa.array` would import pandas (~40 MB) only to probe for it."""
-    done = subprocess.run(
-        [sys.executable, "-c", PANDAS_PROBE, str(tmp_path)],
-        cwd=ROOT,
-        env=clean_environment({}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    """pyarrow's first `pa.array` would import pandas (31-41 MB) only to probe for it."""
+    result = probe(PANDAS_PROBE, str(tmp_path))
     assert result == {"loaded": True, "pandas_before": False, "frame": 1}
 
 

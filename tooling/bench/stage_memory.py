@@ -58,10 +58,11 @@ def what_survives() -> None:
     """Before an extract: what the collector and glibc give back, what Python still holds
     (with STAGE_MEMORY_TYPES=1, also the object types that grew most since the last extract,
     and the allocators' own statistics: glibc's arenas, Python's arenas and empty pools)."""
+    libc = ctypes.CDLL("libc.so.6")
     before = memory()
     gc.collect()
     collected = memory()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    libc.malloc_trim(0)
     report(
         f"before extract: {before}; after gc.collect {collected}; after malloc_trim {memory()};"
         f" Python blocks {sys.getallocatedblocks():,}"
@@ -75,7 +76,7 @@ def what_survives() -> None:
         _CENSUS.clear()
         _CENSUS.update(census)
         sys.stderr.flush()
-        ctypes.CDLL("libc.so.6").malloc_stats()  # glibc's arenas: system and in-use bytes
+        libc.malloc_stats()  # glibc's arenas: system and in-use bytes
         sys._debugmallocstats()  # Python's arenas, blocks and unused pools
 
 
