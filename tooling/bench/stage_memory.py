@@ -13,10 +13,17 @@ survives from the stage before). Linux only. Settings come from the environment,
 
 (an emulator for it: `./run.sh python -m tooling.slack_emulator serve --port PORT ...`, with
 the shape's options, see `tooling.bench.common.SHAPES`).
+
+More, each asked for with a variable (tooling/bench/RESULTS.md, "Where the memory stays"):
+- STAGE_MEMORY_TYPES=1: the object types that grew, glibc's and Python's allocator statistics;
+- STAGE_MEMORY_PINS=1: the objects left in nearly empty arenas (with PYTHONTRACEMALLOC=6,
+  where each was allocated);
+- STAGE_MEMORY_MEMRAY=DIR: each load recorded by memray (DuckDB's allocations included).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import gc
@@ -24,22 +31,29 @@ import os
 import runpy
 import sys
 import time
+import tracemalloc
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, Dict, Iterator, List
 
 from .common import ROOT
 
 FLOW_FILE = ROOT / "slack_pipeline_with_prefect.py"
 
 
-def memory() -> str:
-    status = {}
+def status() -> Dict[str, int]:
+    """This process's RSS and its high-water mark (`VmRSS`, `VmHWM`), in MB."""
+    values = {}
     with open("/proc/self/status") as lines:
         for line in lines:
             if line.startswith(("VmRSS", "VmHWM")):
                 key, value = line.split(":")
-                status[key] = int(value.split()[0]) // 1024
-    return f"rss {status['VmRSS']} MB, peak {status['VmHWM']} MB"
+                values[key] = int(value.split()[0]) // 1024
+    return values
+
+
+def memory() -> str:
+    now = status()
+    return f"rss {now['VmRSS']} MB, peak {now['VmHWM']} MB"
 
 
 def reset_peak() -> None:
@@ -78,6 +92,77 @@ def what_survives() -> None:
         sys.stderr.flush()
         libc.malloc_stats()  # glibc's arenas: system and in-use bytes
         sys._debugmallocstats()  # Python's arenas, blocks and unused pools
+    if os.environ.get("STAGE_MEMORY_PINS"):
+        report("objects in arenas of <= 16 used pools (of 64): " + pinning_objects())
+
+
+POOL_BITS, ARENA_BITS = 14, 20  # CPython 3.10+ on 64-bit: 16 KiB pools, 1 MiB arenas
+
+
+def sparse_arena_objects(sparse_pools: int = 16) -> List[Any]:
+    """The objects found in nearly empty arenas: what keeps Python's empty pools resident.
+
+    An arena goes back to the system only when every pool in it is empty, so a few long-lived
+    objects made while a page's rows filled it keep the whole MiB. Objects are found from the
+    collector's containers and what they refer to (so strings and ints too); arenas are
+    approximated by their 1 MiB-aligned window, pools by their 16 KiB one."""
+    objects = gc.get_objects()
+    seen = {id(o): o for o in objects}
+    for container in objects:
+        for referent in gc.get_referents(container):
+            seen.setdefault(id(referent), referent)
+    arenas: Dict[int, Dict[int, List[Any]]] = {}
+    for address, obj in seen.items():
+        if sys.getsizeof(obj) <= 512:  # larger ones come from malloc, not from an arena
+            pools = arenas.setdefault(address >> ARENA_BITS, {})
+            pools.setdefault(address >> POOL_BITS, []).append(obj)
+    report(f"{len(arenas)} arena windows hold small objects")
+    return [
+        o
+        for pools in arenas.values()
+        if len(pools) <= sparse_pools
+        for p in pools.values()
+        for o in p
+    ]
+
+
+def pinning_objects(top: int = 25) -> str:
+    """Types of the objects in nearly empty arenas; where each was allocated when the run
+    was started with PYTHONTRACEMALLOC=N (N frames)."""
+    pinning = sparse_arena_objects()
+    if not tracemalloc.is_tracing():
+        census = Counter(type(o).__qualname__ for o in pinning)
+        return ", ".join(f"{t} {n:,}" for t, n in census.most_common(top))
+    origins: Counter = Counter()
+    for obj in pinning:
+        frames = tracemalloc.get_object_traceback(obj)
+        where = " < ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in frames or ())
+        origins[f"{type(obj).__qualname__} @ {where or 'untraced'}"] += 1
+    return "\n  " + "\n  ".join(f"{n:,} {w}" for w, n in origins.most_common(top))
+
+
+_LOADS: list = []
+
+
+@contextlib.contextmanager
+def load_capture(stage: str) -> Iterator[None]:
+    """With STAGE_MEMORY_MEMRAY=DIR, each load under `memray` (DIR/load-N.bin): every
+    allocation, DuckDB's included, with the Python stack that made it. `memray summary
+    DIR/load-N.bin` then names what was allocated at the load's peak. memray is not a
+    dependency of the project (`pip install memray==1.20.0`, the version used)."""
+    out = os.environ.get("STAGE_MEMORY_MEMRAY")
+    if not out or stage != "load":
+        yield
+        return
+    import memray
+
+    _LOADS.append(stage)
+    path = os.path.join(out, f"load-{len(_LOADS)}.bin")
+    if os.path.exists(path):
+        os.remove(path)
+    report(f"memray capture of this load: {path}")
+    with memray.Tracker(path, native_traces=False, follow_fork=False):
+        yield
 
 
 def wrapped(name: str, stage: Callable[..., Any]) -> Callable[..., Any]:
@@ -89,7 +174,8 @@ def wrapped(name: str, stage: Callable[..., Any]) -> Callable[..., Any]:
         started = time.perf_counter()
         report(f"> {name}: {memory()}")
         try:
-            return stage(*args, **kwargs)
+            with load_capture(name):
+                return stage(*args, **kwargs)
         finally:
             report(f"< {name} {time.perf_counter() - started:.1f} s: {memory()}")
 
