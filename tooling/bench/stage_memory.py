@@ -100,12 +100,14 @@ POOL_BITS, ARENA_BITS = 14, 20  # CPython 3.10+ on 64-bit: 16 KiB pools, 1 MiB a
 
 
 def sparse_arena_objects(sparse_pools: int = 16) -> List[Any]:
-    """The objects found in nearly empty arenas: what keeps Python's empty pools resident.
+    """The objects found in nearly empty arenas, the ones that keep Python's empty pools resident.
 
-    An arena goes back to the system only when every pool in it is empty, so a few long-lived
-    objects made while a page's rows filled it keep the whole MiB. Objects are found from the
-    collector's containers and what they refer to (so strings and ints too); arenas are
-    approximated by their 1 MiB-aligned window, pools by their 16 KiB one."""
+    An arena goes back to the system only when every pool in it is empty, so a few objects left
+    in it keep the whole MiB: long-lived ones made while a page's rows filled it, or ones made
+    later in the holes the rows left (at 1M, copies of the state: RESULTS.md, "What the 1M
+    peak is made of"). Objects are found from the collector's containers and what they refer
+    to (so strings and ints too); arenas are approximated by their 1 MiB-aligned window, pools
+    by their 16 KiB one."""
     objects = gc.get_objects()
     seen = {id(o): o for o in objects}
     for container in objects:
