@@ -8,8 +8,8 @@ its peak over that (insert, then close: the checkpoint) and what the close leave
 
     ./run.sh python -m tooling.bench.duckdb_load_memory PIPELINES_DIR/slack [threads=1 ...]
 
-Settings are DuckDB's (`memory_limit=32MB`, `threads=1`, ...), on top of the ones
-.dlt/config.toml gives (`memory_limit = "64MB"`, `preserve_insertion_order = false`). Linux only
+Settings are DuckDB's (`memory_limit=32MB`, `threads=1`, ...), on top of the ones a run gets
+from .dlt/config.toml (`[destination.duckdb.credentials] global_config`). Linux only
 (the peak is the kernel's high-water mark, reset before each insert).
 """
 
@@ -20,13 +20,19 @@ import os
 import sys
 import tempfile
 import time
-from typing import Dict, List
+import tomllib
+from typing import Any, Dict, List
 
 import duckdb
 
+from .common import ROOT
 from .stage_memory import reset_peak, status
 
-CONFIGURED = {"memory_limit": "64MB", "preserve_insertion_order": False}
+
+def configured() -> Dict[str, Any]:
+    """The DuckDB settings a run gets from .dlt/config.toml."""
+    with open(ROOT / ".dlt" / "config.toml", "rb") as config:
+        return tomllib.load(config)["destination"]["duckdb"]["credentials"]["global_config"]
 
 
 def message_files(pipeline_dir: str) -> List[str]:
@@ -38,7 +44,7 @@ def message_files(pipeline_dir: str) -> List[str]:
 
 
 def replay(files: List[str], settings: Dict[str, str]) -> None:
-    config = {**CONFIGURED, **settings}
+    config = {**configured(), **settings}
     with tempfile.TemporaryDirectory() as where:
         database = os.path.join(where, "replay.duckdb")
         for number, path in enumerate(files, 1):
@@ -72,7 +78,7 @@ def main(argv: List[str]) -> None:
     settings = dict(arg.split("=", 1) for arg in argv[1:])
     print(
         f"{len(files)} package(s); DuckDB {duckdb.__version__};"
-        f" settings {settings or 'as configured'}"
+        f" settings {configured()} with {settings or 'nothing else'}"
     )
     replay(files, settings)
 

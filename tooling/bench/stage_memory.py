@@ -27,6 +27,7 @@ import contextlib
 import ctypes
 import functools
 import gc
+import itertools
 import os
 import runpy
 import sys
@@ -93,13 +94,18 @@ def what_survives() -> None:
         libc.malloc_stats()  # glibc's arenas: system and in-use bytes
         sys._debugmallocstats()  # Python's arenas, blocks and unused pools
     if os.environ.get("STAGE_MEMORY_PINS"):
-        report("objects in arenas of <= 16 used pools (of 64): " + pinning_objects())
+        report(
+            f"objects in arenas of <= {SPARSE_POOLS} used pools (of {POOLS_PER_ARENA}): "
+            + pinning_objects()
+        )
 
 
 POOL_BITS, ARENA_BITS = 14, 20  # CPython 3.10+ on 64-bit: 16 KiB pools, 1 MiB arenas
+POOLS_PER_ARENA = 1 << (ARENA_BITS - POOL_BITS)
+SPARSE_POOLS = 16  # an arena with this many used pools or fewer counts as nearly empty
 
 
-def sparse_arena_objects(sparse_pools: int = 16) -> List[Any]:
+def sparse_arena_objects() -> List[Any]:
     """The objects found in nearly empty arenas, the ones that keep Python's empty pools resident.
 
     An arena goes back to the system only when every pool in it is empty, so a few objects left
@@ -122,7 +128,7 @@ def sparse_arena_objects(sparse_pools: int = 16) -> List[Any]:
     return [
         o
         for pools in arenas.values()
-        if len(pools) <= sparse_pools
+        if len(pools) <= SPARSE_POOLS
         for p in pools.values()
         for o in p
     ]
@@ -143,7 +149,7 @@ def pinning_objects(top: int = 25) -> str:
     return "\n  " + "\n  ".join(f"{n:,} {w}" for w, n in origins.most_common(top))
 
 
-_LOADS: list = []
+_LOAD_NUMBERS = itertools.count(1)
 
 
 @contextlib.contextmanager
@@ -158,8 +164,7 @@ def load_capture(stage: str) -> Iterator[None]:
         return
     import memray
 
-    _LOADS.append(stage)
-    path = os.path.join(out, f"load-{len(_LOADS)}.bin")
+    path = os.path.join(out, f"load-{next(_LOAD_NUMBERS)}.bin")
     if os.path.exists(path):
         os.remove(path)
     report(f"memray capture of this load: {path}")
