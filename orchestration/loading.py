@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Dict, Iterator, List, Optional
 
 import dlt
+from dlt.common.configuration.utils import get_resolved_traces
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime.collector import NULL_COLLECTOR as _NULL_COLLECTOR
@@ -184,6 +185,23 @@ def has_messages(pipeline: dlt.Pipeline, channel_ids: Optional[Collection[str]] 
         return False
 
 
+@contextmanager
+def without_config_traces() -> Iterator[None]:
+    """dlt's log of config lookups emptied before a load and after it (and what runs with it).
+
+    dlt logs every lookup with its configuration; a partially resolved one holds the exception
+    of its missing field, whose traceback holds the frames up the stack and their locals. dlt
+    empties the log when a `pipeline.run` ends, so what is looked up between runs (the thread
+    check after a load, the next batch's pipeline) stays for the whole next run: at 1M, four
+    copies of the thread marks, ~12 MB (tooling/bench/RESULTS.md, "What the 1M peak is made
+    of"). Only the trace of the config values read outside a run is lost."""
+    get_resolved_traces().clear()
+    try:
+        yield
+    finally:
+        get_resolved_traces().clear()
+
+
 def load(pipeline: dlt.Pipeline, source: DltSource) -> Dict[str, Any]:
     """Finish any pending packages, then extract, normalize and load `source`.
 
@@ -209,7 +227,7 @@ def load_messages(
     `after(pipeline)`
     runs once the load is done, still holding the load lock (it may commit state: the thread
     check of orchestration/reconcile.py); what it returns is added to the result."""
-    with _LOAD_LOCK:
+    with _LOAD_LOCK, without_config_traces():
         recovered = finish_pending(pipeline)
         into_empty = append_into_empty and not has_messages(pipeline, channel_ids)
         result = _run(pipeline, build(into_empty), recovered)

@@ -16,6 +16,7 @@ hold Slack access (`client`, `settings`), channel access (`channels`), the histo
 
 import logging
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import dlt
@@ -23,7 +24,13 @@ from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from .access import SlackAccess, check_access, needed_scopes, require_access
-from .arrow_pages import concat_pages, quiet_notices_by_design, rows_to_table, table_rows
+from .arrow_pages import (
+    concat_pages,
+    num_rows,
+    quiet_notices_by_design,
+    rows_to_table,
+    rows_with_replies,
+)
 from .channels import (
     fail_channel,
     list_channels,
@@ -44,7 +51,7 @@ from .errors import (
     SlackScopeError,
     SlackTransientError,
 )
-from .history import ChannelHistoryReader, batched_rows, plan_window
+from .history import ChannelHistoryReader, batched_pages, plan_window
 from .members import channel_members_resource, directory_resources, user_group_resources
 from .message_rows import datetime_to_ts
 from .pii import check_pii_mode, pseudonymize_messages, pseudonymize_users
@@ -60,6 +67,7 @@ from .settings import (
     MESSAGE_COLUMNS,
     MESSAGE_JSON_COLUMNS,
     MESSAGES_WRITE_DISPOSITION,
+    REPLY_TABLE_ROWS,
     SLACK_CALL_ATTEMPTS,
     USER_COLUMNS,
     check_lookback,
@@ -79,7 +87,7 @@ __all__ = [
     "MESSAGE_COLUMNS",
     "MESSAGES_WRITE_DISPOSITION",
     "slack_source",
-    "batched_rows",
+    "batched_pages",
     "history_resources",
     "directory_resources",
     "check_token",
@@ -248,8 +256,9 @@ def slack_source(
             if history is None:
                 continue
             try:
-                for rows in batched_rows(reader.pages(history), ITEM_ROWS, ITEM_MAX_WAIT_S):
-                    yield page_table(rows)
+                tables = (page_table(rows) for rows in reader.pages(history))
+                for group in batched_pages(tables, ITEM_ROWS, ITEM_MAX_WAIT_S, num_rows):
+                    yield concat_pages(group)
             except RETRYABLE as error:
                 # Its state stays as it was: the next run re-reads the same window.
                 fail_channel(run_stats, name_of(channel), error)
@@ -283,11 +292,16 @@ def slack_source(
         """A history page and the replies of its changed threads, written as one item: dlt
         has a fixed cost per item, so one item per page instead of two."""
         thread_state = dlt.current.source_state().setdefault("threads", {})
-        rows = table_rows(page, THREAD_PARENT_COLUMNS)
-        replies = refresh_threads(client, rows, thread_state, end_ts, run_stats, thread_failed)
+        rows = rows_with_replies(page, THREAD_PARENT_COLUMNS)
+        threads = refresh_threads(client, rows, thread_state, end_ts, run_stats, thread_failed)
         if append_into_empty:
-            replies = [row for row in replies if not row.get("is_deleted")]
-        return concat_pages([page, page_table(replies)]) if replies else page
+            threads = ([row for row in rows if not row.get("is_deleted")] for rows in threads)
+        replies = [
+            page_table(list(chain.from_iterable(group)))
+            for group in batched_pages(threads, REPLY_TABLE_ROWS)
+        ]
+        replies = [table for table in replies if table is not None]
+        return concat_pages([page, *replies]) if replies else page
 
     if pii_mode != "off":  # messages: in `page_table`
         users.add_map(pseudonymize_users(pii_mode, pii_salt))

@@ -9,13 +9,15 @@ reply counts and reactions in the range read are refreshed by merge, and a `ts` 
 inside that range but no longer returned is a deleted message.
 """
 
+import math
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, TypeVar
 
 from .message_rows import deletion_row, pack_ts, shift_ts, to_rows, unpack_ts
 
 ONE_MICROSECOND = 0.000001
+Page = TypeVar("Page")
 
 
 @dataclass(frozen=True)
@@ -133,23 +135,30 @@ class ChannelHistoryReader:
         return [deletion_row(self.channel_id, ts) for ts in deleted]
 
 
-def batched_rows(
-    pages: Iterator[List[Dict[str, Any]]], min_rows: int, max_wait_s: float
-) -> Iterator[List[Dict[str, Any]]]:
-    """Consecutive pages joined until they hold `min_rows` or `max_wait_s` passed since the
-    batch began. dlt spends a few ms on every item (schema hints, writer), so unthrottled
+def batched_pages(
+    pages: Iterable[Page],
+    min_rows: int,
+    max_wait_s: float = math.inf,
+    rows_of: Callable[[Page], int] = len,
+) -> Iterator[List[Page]]:
+    """Consecutive pages grouped until they hold `min_rows` rows or `max_wait_s` passed since
+    the group began. dlt spends a few ms on every item (schema hints, writer), so unthrottled
     999-message pages are handed over five at a time; when Slack's limits space the pages out,
-    each one goes on at once, so the replies of its threads are fetched meanwhile."""
-    batch: List[Dict[str, Any]] = []
+    each one goes on at once, so the replies of its threads are fetched meanwhile. The pages
+    are Arrow tables by then (`rows_of=num_rows`): five pages of Python dicts held at once, on
+    each of dlt's workers, are what made a 1M backfill's memory peak (RESULTS.md, #27)."""
+    group: List[Page] = []
+    rows = 0
     started = time.monotonic()
-    for rows in pages:
-        batch.extend(rows)
-        if len(batch) >= min_rows or time.monotonic() - started >= max_wait_s:
-            yield batch
-            batch = []
+    for page in pages:
+        group.append(page)
+        rows += rows_of(page)
+        if rows >= min_rows or time.monotonic() - started >= max_wait_s:
+            yield group
+            group, rows = [], 0
             started = time.monotonic()
-    if batch:
-        yield batch
+    if group:
+        yield group
 
 
 def chain(

@@ -76,9 +76,12 @@ def page_sizes(profile: str) -> Dict[str, int]:
     }
 
 
-# Messages per item handed to dlt (history pages are joined up to this; see `batched_rows`).
+# Messages per item handed to dlt (history pages, as Arrow tables, are joined up to this; see
+# `batched_pages`), and replies per Arrow table: a page's threads are turned into tables this
+# many rows at a time rather than all at once (a long-tailed page can bring tens of thousands).
 ITEM_ROWS = 5000
 ITEM_MAX_WAIT_S = 0.5
+REPLY_TABLE_ROWS = 1000
 
 # Retries of one Slack call (client.SlackClient): 429s, 5xx, dropped connections and malformed
 # bodies, waiting Retry-After when Slack sends it, else exponential backoff with jitter of

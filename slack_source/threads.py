@@ -7,9 +7,9 @@ thread is fetched when the pair moved: from the stored `latest_reply` on when re
 added, in full when some went missing, so that deleted replies are removed too.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .client import RETRYABLE, SlackClient
 from .message_rows import deletion_row, is_thread_parent, pack_ts, to_rows, unpack_ts
@@ -148,15 +148,16 @@ def refresh_threads(
     history_latest: Optional[str],
     stats: RunStats,
     on_failure: Callable[[str, BaseException], None],
-) -> List[Dict[str, Any]]:
-    """Replies (and deletion rows) for every changed thread on a page of history; records the
-    new marks. A thread whose replies still fail after the retries keeps its old mark (the
-    next run fetches it again) and `on_failure(channel_id, error)` reports its channel; the
-    page and the other threads load."""
-    out: List[Dict[str, Any]] = []
+) -> Iterator[List[Dict[str, Any]]]:
+    """The replies (and deletion rows) of each changed thread on a page of history, one list
+    per thread as its fetch completes, so that the caller can turn them into Arrow tables
+    instead of holding a long-tailed page's replies as dicts; records each new mark when its
+    rows are handed over. A thread whose replies still fail after the retries keeps its old
+    mark (the next run fetches it again) and `on_failure(channel_id, error)` reports its
+    channel; the page and the other threads load."""
     changed = threads_to_refresh(rows, thread_state)
     if not changed:
-        return out
+        return
 
     def read(pair: Tuple[Dict[str, Any], Optional[ThreadMark]]) -> Union[ThreadRead, Exception]:
         try:
@@ -166,16 +167,18 @@ def refresh_threads(
 
     # Threads are independent calls of one method: fetch a few at once (pacing is shared, so
     # this only helps when the limit is not the bottleneck, e.g. unthrottled or short pages).
+    # Handed over in the order they complete: a long thread does not hold back the dicts of
+    # the short ones fetched meanwhile.
     with ThreadPoolExecutor(max_workers=min(THREAD_FETCH_WORKERS, len(changed))) as pool:
-        reads = list(pool.map(read, changed))
-    for (parent, _known), result in zip(changed, reads, strict=True):
-        if isinstance(result, Exception):
-            on_failure(parent["channel_id"], result)
-            continue
-        out.extend(result.rows)
-        thread_state.setdefault(parent["channel_id"], {})[parent["ts"]] = result.mark
-        stats.count_thread_refresh()
-        stats.count_rows("replies_per_channel", parent["channel_id"], result.replies)
-        if result.deleted:
-            stats.count_rows("deleted_per_channel", parent["channel_id"], result.deleted)
-    return out
+        parents = {pool.submit(read, pair): pair[0] for pair in changed}
+        for future in as_completed(parents):
+            parent, result = parents.pop(future), future.result()
+            if isinstance(result, Exception):
+                on_failure(parent["channel_id"], result)
+                continue
+            thread_state.setdefault(parent["channel_id"], {})[parent["ts"]] = result.mark
+            stats.count_thread_refresh()
+            stats.count_rows("replies_per_channel", parent["channel_id"], result.replies)
+            if result.deleted:
+                stats.count_rows("deleted_per_channel", parent["channel_id"], result.deleted)
+            yield result.rows

@@ -3,6 +3,7 @@
 import logging
 from datetime import datetime, timedelta, timezone
 
+import pyarrow as pa
 import pytest
 
 from slack_source import SlackAuthError, SlackConfigError, SlackScopeError, slack_source
@@ -271,14 +272,18 @@ def test_a_lookback_that_would_skip_messages_is_a_config_error(lookback, tmp_pat
 
 
 def test_history_pages_are_joined_into_items_unless_they_come_slowly():
-    from slack_source import batched_rows
+    from slack_source import batched_pages
 
     pages = [[{"ts": f"{p}.{i}"} for i in range(3)] for p in range(5)]
-    joined = list(batched_rows(iter(pages), min_rows=5, max_wait_s=60))
-    assert [len(b) for b in joined] == [6, 6, 3]
-    assert [r["ts"] for b in joined for r in b] == [r["ts"] for p in pages for r in p]
+    joined = list(batched_pages(iter(pages), min_rows=5, max_wait_s=60))
+    assert [sum(map(len, group)) for group in joined] == [6, 6, 3]
+    assert [r["ts"] for g in joined for p in g for r in p] == [r["ts"] for p in pages for r in p]
     # pages spaced out by rate limits go on one by one (their replies are fetched meanwhile)
-    assert [len(b) for b in batched_rows(iter(pages), min_rows=5, max_wait_s=0)] == [3] * 5
+    assert [len(g) for g in batched_pages(iter(pages), min_rows=5, max_wait_s=0)] == [1] * 5
+    # Arrow pages are counted by their rows
+    tables = [pa.table({"ts": [r["ts"] for r in p]}) for p in pages]
+    groups = list(batched_pages(iter(tables), min_rows=7, rows_of=lambda t: t.num_rows))
+    assert [[t.num_rows for t in g] for g in groups] == [[3, 3, 3], [3, 3]]
 
 
 def test_slack_errors_survive_pickling_with_their_message():
