@@ -286,6 +286,24 @@ def test_history_pages_are_joined_into_items_unless_they_come_slowly():
     assert [[t.num_rows for t in g] for g in groups] == [[3, 3, 3], [3, 3]]
 
 
+def test_thread_parents_are_read_from_arrow_pages_and_unjoinable_pages_stay_whole():
+    from slack_source.arrow_pages import concat_pages, rows_with_replies
+
+    cols = ("ts", "reply_count")
+    page = pa.table({"ts": ["1.1", "1.2", "1.3"], "reply_count": [0, 3, None], "x": [1, 2, 3]})
+    assert rows_with_replies(page, cols) == [{"ts": "1.2", "reply_count": 3}]
+    # a page whose counts are JSON text (mixed types) is not filtered: every row is checked
+    mixed = pa.table({"ts": ["2.1", "2.2"], "reply_count": ["0", '"2"']})
+    assert [r["ts"] for r in rows_with_replies(mixed, cols)] == ["2.1", "2.2"]
+    # pages that cannot be joined stay a list, and are read and joined again as a list
+    other = pa.table({"ts": ["3.1"], "x": ["text"]})
+    unjoined = concat_pages([page, other])
+    assert isinstance(unjoined, list) and [t.num_rows for t in unjoined] == [3, 1]
+    # (a page without counts is not filtered either: `threads_to_refresh` checks each row)
+    assert [r["ts"] for r in rows_with_replies(unjoined, cols)] == ["1.2", "3.1"]
+    assert [t.num_rows for t in concat_pages([unjoined, mixed])] == [3, 1, 2]
+
+
 def test_slack_errors_survive_pickling_with_their_message():
     """Prefect pickles a failed run's exception; a copy must be the same error, hint included."""
     import pickle
