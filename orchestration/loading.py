@@ -193,8 +193,9 @@ def without_config_traces() -> Iterator[None]:
     of its missing field, whose traceback holds the frames up the stack and their locals. dlt
     empties the log when a `pipeline.run` ends, so what is looked up between runs (the thread
     check after a load, the next batch's pipeline) stays for the whole next run: at 1M, four
-    copies of the thread marks, ~12 MB (tooling/bench/RESULTS.md, "What the 1M peak is made
-    of"). Only the trace of the config values read outside a run is lost."""
+    copies of the thread marks; emptied, Python holds 978k blocks before the second batch
+    instead of 1,083k (tooling/bench/RESULTS.md, "Under 400 MB at 1M"). Only the trace of the
+    config values read outside a run is lost."""
     get_resolved_traces().clear()
     try:
         yield
