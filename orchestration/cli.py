@@ -16,6 +16,7 @@ from slack_source import RETRYABLE, SlackApiError, SlackConfigError
 from . import fast_exit
 from .check_notices import TemporaryServerNotices
 from .failures import causes, root_slack_error
+from .heartbeats import one_off_heartbeats
 from .one_off_api import PrefectApiUnavailable, wait_for_one_off_api
 from .prepare import PreparedRun, prepare_import, prepare_run
 from .run_logs import set_verbose
@@ -185,7 +186,8 @@ def run_flow(flow: Callable[..., Any], **parameters: Any) -> Any:
     if not_started:
         fail(not_started, EXIT_RUN_FAILED)
     try:
-        return flow(**parameters)
+        with one_off_heartbeats():
+            return flow(**parameters)
     except Exception as error:  # noqa: BLE001 - one clear line, not a traceback
         cause = root_slack_error(error)
         permanent = isinstance(cause, (SlackConfigError, SlackApiError))

@@ -131,3 +131,26 @@ def test_run_with_the_shipped_config_loads_into_slack_duckdb_in_the_working_fold
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert query(second / "slack.duckdb", "SELECT count(*) FROM slack_data.channels")[0][0] > 0
     assert loaded_messages(first / "slack.duckdb") == loaded
+
+
+def test_a_one_off_run_sends_no_heartbeats_unless_the_environment_asks(
+    prefect_harness, monkeypatch
+):
+    """The flow's end waits up to a second for Prefect's heartbeat thread
+    (orchestration/heartbeats.py): a one-off run turns it off, an explicit setting wins."""
+    from prefect import flow
+    from prefect.settings import get_current_settings
+
+    from orchestration.cli import run_flow
+
+    @flow
+    def heartbeat_setting() -> object:
+        return get_current_settings().flows.heartbeat_frequency
+
+    for name in ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY"):
+        monkeypatch.delenv(name, raising=False)
+    assert run_flow(heartbeat_setting) is None
+    assert get_current_settings().flows.heartbeat_frequency is not None  # only inside the run
+
+    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")
+    assert run_flow(heartbeat_setting) == get_current_settings().flows.heartbeat_frequency
