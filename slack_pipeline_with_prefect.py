@@ -85,6 +85,8 @@ def get_channel_history(
 ) -> Dict[str, Any]:
     """Load history and changed threads of a batch of channels in one dlt run (appended
     instead of merged while `messages` has no row of these channels: `append_into_empty`).
+    Channels not started once `messages_per_load` messages are read come back in
+    `stats["deferred_channels"]`, for the next batch.
 
     `rate_limit_profile`: what an earlier batch of this run detected (None: the configured)."""
     stats = RunStats()
@@ -101,15 +103,17 @@ def get_channel_history(
             end_date=end,
             stats=stats,
             append_into_empty=append_into_empty,
+            messages_per_load=settings.messages_per_load,
             **lookback,
             **workspace_connection(settings),
         )
         return source.with_resources(*history_resources(source))  # messages, reactions, files
 
     def check_threads(pipeline: Any) -> Dict[str, Any]:
-        """Every tracked thread of these channels against the replies loaded (a mismatch is
-        fetched again by the next run: orchestration/reconcile.py)."""
-        incomplete = reconcile_threads(pipeline, channel_ids)
+        """Every tracked thread of the channels loaded against the replies loaded (a mismatch
+        is fetched again by the next run: orchestration/reconcile.py)."""
+        deferred = set(stats.deferred_channels)
+        incomplete = reconcile_threads(pipeline, [c for c in channel_ids if c not in deferred])
         for thread in incomplete:
             get_run_logger().warning(
                 "Incomplete thread %s in %s: %d replies expected, %d loaded; the next run"
@@ -173,13 +177,16 @@ def slack_pipeline(
         logger.info("Loading history of %d channel(s)", len(selected))
         batch = max(1, settings.channels_per_load)
         detected = None  # Slack's caps found by a batch hold for the batches after it
-        for first in range(0, len(selected), batch):
-            chunk = selected[first : first + batch]
+        pending = list(selected)
+        while pending:  # a batch starts at least one channel: this ends
+            chunk, pending = pending[:batch], pending[batch:]
             history = get_channel_history(
                 settings, chunk, run.start, run.end, run.lookback_days, detected
             )
             results.append(history)
             detected = detected or history["stats"].get("detected_rate_limits")
+            deferred = set(history["stats"].get("deferred_channels", ()))
+            pending = [channel for channel in chunk if channel["id"] in deferred] + pending
     summary = publish_summary(settings, results, time.monotonic() - started)
     if summary["failed_channels"]:
         # The other channels are loaded; the run still must not look like a success.

@@ -38,7 +38,11 @@ class RunSettings(BaseConfiguration):
     dataset_name: str = DEFAULT_DATASET_NAME
     pipeline_name: str = DEFAULT_PIPELINE_NAME
     pipelines_dir: Optional[str] = None  # dlt's working folder (default ~/.dlt/pipelines)
-    channels_per_load: int = 25  # channels per dlt run, one Prefect task each
+    # A dlt run (one Prefect task) loads at most this many channels, and starts no further
+    # channel once it has read `messages_per_load` history messages: a small workspace or a
+    # daily run is one load, a 1M backfill two (tooling/bench/RESULTS.md, "One load").
+    channels_per_load: int = 100
+    messages_per_load: int = 500_000
     staging: Optional[str] = None  # "filesystem": load files go through a bucket first
     # Several workspaces (orchestration/workspaces/): the names a fan-out loads; each has
     # its `[slack_pipeline.workspaces.<name>]`. `workspace` and `duckdb_file` are set per run.

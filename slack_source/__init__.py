@@ -145,6 +145,7 @@ def slack_source(
     channel_members: bool = False,
     user_groups: bool = False,
     token_rotation: Optional[Any] = None,
+    messages_per_load: Optional[int] = None,
 ) -> Sequence[DltResource]:
     """Slack workspace data. Every argument can come from `sources.slack.*` config.
 
@@ -183,6 +184,9 @@ def slack_source(
         token_rotation: a `TokenRotation` for an app with token rotation on
             (`slack_source.token_rotation`); `access_token` is then its current token, and an
             expired one is refreshed and the call retried.
+        messages_per_load: once this run's channels have read this many history messages, the
+            channels not started yet are left for another load (`stats.deferred_channels`): a
+            load holds a volume, not a count of channels (the flow loads them next). None: all.
     """
     pii_mode = check_pii_mode(pii_mode, pii_salt)  # before any request is sent
     types = resolve_conversation_types(conversation_types, include_private)
@@ -245,7 +249,11 @@ def slack_source(
             days=DEFAULT_INITIAL_DAYS
         )
         initial_ts = datetime_to_ts(initial)
+        read = 0  # history messages of this load so far (`messages_per_load`)
         for channel in select_channels(all_channels(), channels):
+            if messages_per_load is not None and read >= max(1, messages_per_load):
+                run_stats.defer_channel(channel["id"])  # its state untouched: not started
+                continue
             channel_state = channel_states.setdefault(channel["id"], {})
             window = plan_window(
                 channel_state, start_ts, end_ts, initial_ts, lookback_seconds, max_lookback_seconds
@@ -263,6 +271,7 @@ def slack_source(
                 # Its state stays as it was: the next run re-reads the same window.
                 fail_channel(run_stats, name_of(channel), error)
                 continue
+            read += reader.rows
             deletions = reader.finish()  # commits the channel's state either way
             if append_into_empty:
                 deletions = []  # nothing to delete in an empty table: not written, not counted

@@ -24,6 +24,7 @@ class RunStats:
     skipped_channels: Dict[str, str] = field(default_factory=dict)
     joined_channels: List[str] = field(default_factory=list)
     failed_channels: Dict[str, str] = field(default_factory=dict)
+    deferred_channels: List[str] = field(default_factory=list)  # left for the next load
     channel_names: Dict[str, str] = field(default_factory=dict)  # id -> name, for summaries
     # Slack's caps found by the client under `tiers` (slack_source/caps.py): profile and signal
     detected_rate_limits: Optional[str] = None
@@ -59,6 +60,10 @@ class RunStats:
         with self._lock:
             self.skipped_channels[channel] = reason
 
+    def defer_channel(self, channel_id: str) -> None:
+        with self._lock:
+            self.deferred_channels.append(channel_id)
+
     def name_channel(self, channel_id: str, name: str) -> None:
         with self._lock:
             self.channel_names[channel_id] = name
@@ -87,6 +92,7 @@ class RunStats:
                 "skipped_channels": dict(self.skipped_channels),
                 "joined_channels": list(self.joined_channels),
                 "failed_channels": dict(self.failed_channels),
+                "deferred_channels": list(self.deferred_channels),
                 "channel_names": dict(self.channel_names),
                 "detected_rate_limits": self.detected_rate_limits,
                 "detected_by": self.detected_by,

@@ -113,3 +113,43 @@ def test_switching_pii_mode_the_same_day_leaves_no_raw_email(flow, slack_env, mo
     ).lower()
     assert "profile__email" in columns
     assert not [email for email in emails if email.lower() in blob]
+
+
+def history_task_runs(flow_run_id) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(flow_run_filter=runs)
+    return [t for t in tasks if t.name.startswith("get_channel_history")]
+
+
+def test_a_load_holds_a_volume_of_messages_not_a_count_of_channels(flow, slack_env, monkeypatch):
+    """`messages_per_load`: a load starts no further channel once it has read that many
+    messages; the channels left go to the next load, every message once. By default a small
+    workspace is one load."""
+    workspace, _ = slack_env
+    readable = readable_channel_ids(workspace)
+    truth = truth_messages(workspace, readable)
+    with_messages = {channel for channel, _ in truth}
+    assert len(with_messages) >= 3, "several loads"
+
+    monkeypatch.setenv("SLACK_PIPELINE__MESSAGES_PER_LOAD", "1")
+    state = flow(
+        start_date=(datetime.now(timezone.utc) - timedelta(days=40)).date(), return_state=True
+    )
+    summary = state.result()
+    assert loaded_messages(duckdb_path()) == truth
+    assert summary["rows_loaded"]["messages"] == len(truth)
+    batches = history_task_runs(state.state_details.flow_run_id)
+    assert len(batches) == len(with_messages)  # one channel read per load, then the next
+    assert all(t.state.is_completed() for t in batches)
+
+    monkeypatch.delenv("SLACK_PIPELINE__MESSAGES_PER_LOAD")
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", duckdb_path() + ".default.duckdb")
+    state = flow(
+        start_date=(datetime.now(timezone.utc) - timedelta(days=40)).date(), return_state=True
+    )
+    assert loaded_messages(duckdb_path()) == truth
+    assert len(history_task_runs(state.state_details.flow_run_id)) == 1

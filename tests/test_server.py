@@ -208,7 +208,7 @@ def test_served_deployment_run_reports_tasks_artifact_and_dlt_logs(
 
     tasks = stack.api.task_runs(run_id)
     assert sorted((t["name"].rsplit("-", 1)[0], t["state"]["type"]) for t in tasks) == [
-        ("get_channel_history", "COMPLETED"),  # one batch: 25 channels per load
+        ("get_channel_history", "COMPLETED"),  # one batch: one load holds the whole workspace
         ("get_channels", "COMPLETED"),
         ("get_users", "COMPLETED"),
     ]
