@@ -339,8 +339,13 @@ def latest_artifact(key: str) -> Any:
 
 
 def task_runs_of(flow_state: Any) -> Dict[str, Any]:
-    """Task runs of a finished flow run by task name, once the harness has recorded them all
-    in a final state (task states arrive as events, so they can lag the flow's return)."""
+    """Task runs of a finished flow run by task name, one per name (`all_task_runs_of`)."""
+    return {run.task_key.rsplit("-", 1)[0]: run for run in all_task_runs_of(flow_state)}
+
+
+def all_task_runs_of(flow_state: Any) -> List[Any]:
+    """Every task run of a finished flow run, once the harness has recorded them all in a
+    final state (task states arrive as events, so they can lag the flow's return)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -350,9 +355,8 @@ def task_runs_of(flow_state: Any) -> Dict[str, Any]:
     with get_client(sync_client=True) as client:
         while True:
             runs = client.read_task_runs(flow_run_filter=runs_filter)
-            by_name = {run.task_key.rsplit("-", 1)[0]: run for run in runs}
             if runs and all(run.state and run.state.is_final() for run in runs):
-                return by_name
+                return runs
             assert time.monotonic() < deadline, f"task runs not final: {runs}"
             time.sleep(0.1)
 

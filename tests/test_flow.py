@@ -7,6 +7,7 @@ import pytest
 
 from tests.helpers import (
     DATASET,
+    all_task_runs_of,
     latest_artifact,
     loaded_messages,
     query,
@@ -115,14 +116,8 @@ def test_switching_pii_mode_the_same_day_leaves_no_raw_email(flow, slack_env, mo
     assert not [email for email in emails if email.lower() in blob]
 
 
-def history_task_runs(flow_run_id) -> list:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-    with get_client(sync_client=True) as client:
-        tasks = client.read_task_runs(flow_run_filter=runs)
-    return [t for t in tasks if t.name.startswith("get_channel_history")]
+def history_task_runs(flow_state) -> list:
+    return [t for t in all_task_runs_of(flow_state) if t.name.startswith("get_channel_history")]
 
 
 def test_a_load_holds_a_volume_of_messages_not_a_count_of_channels(flow, slack_env, monkeypatch):
@@ -142,7 +137,7 @@ def test_a_load_holds_a_volume_of_messages_not_a_count_of_channels(flow, slack_e
     summary = state.result()
     assert loaded_messages(duckdb_path()) == truth
     assert summary["rows_loaded"]["messages"] == len(truth)
-    batches = history_task_runs(state.state_details.flow_run_id)
+    batches = history_task_runs(state)
     assert len(batches) == len(with_messages)  # one channel read per load, then the next
     assert all(t.state.is_completed() for t in batches)
 
@@ -152,4 +147,4 @@ def test_a_load_holds_a_volume_of_messages_not_a_count_of_channels(flow, slack_e
         start_date=(datetime.now(timezone.utc) - timedelta(days=40)).date(), return_state=True
     )
     assert loaded_messages(duckdb_path()) == truth
-    assert len(history_task_runs(state.state_details.flow_run_id)) == 1
+    assert len(history_task_runs(state)) == 1
