@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from orchestration.heartbeats import one_off_heartbeats
 from tooling.slack_emulator import EmulatorConfig, EmulatorServer, Workspace, WorkspaceSpec
 
 DEMO_TOKEN = "xoxb-emulator-token"
@@ -77,12 +78,13 @@ def demo(flow: Callable[..., Any], command: Any, started: Optional[float] = None
             datetime.now(timezone.utc) - timedelta(days=DEMO_DAYS + 1)
         ).strftime("%Y-%m-%d")
         flow_started = time.monotonic()
-        summary = flow(
-            channels=command.channels,
-            start_date=start,
-            end_date=command.end_date,
-            include_private=True,
-        )
+        with one_off_heartbeats():  # a one-off run, like the CLI's `run_flow`
+            summary = flow(
+                channels=command.channels,
+                start_date=start,
+                end_date=command.end_date,
+                include_private=True,
+            )
         elapsed = time.monotonic() - flow_started
         ground_truth = server.workspace.message_count()
     print_report(summary, output, elapsed, ground_truth)
