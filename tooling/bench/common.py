@@ -9,12 +9,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
+
+from .process_tree import PeriodicSampler
 
 # quiet dlt logs in every process that imports this module (children inherit the env)
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
@@ -162,32 +163,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-class RssSampler:
+class RssSampler(PeriodicSampler):
     """Samples this process's RSS every `interval` s on a thread, to name the stage where the
     peak happens (`ru_maxrss` gives only the peak). Use as a context manager."""
 
     def __init__(self, interval: float = 0.05) -> None:
-        self.interval = interval
+        super().__init__(interval)
         self.samples: List[tuple] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._page = os.sysconf("SC_PAGE_SIZE")
 
-    def _run(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
+    def sample(self) -> None:
         with open("/proc/self/statm") as statm:
-            while not self._stop.is_set():
-                statm.seek(0)
-                resident = int(statm.read().split()[1]) * page / 2**20
-                self.samples.append((time.time(), resident))
-                self._stop.wait(self.interval)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
+            resident = int(statm.read().split()[1]) * self._page / 2**20
+        self.samples.append((time.time(), resident))
 
     def peak_by_stage(self, pipeline: Any) -> Dict[str, float]:
         """Highest sampled RSS (MB) within each of extract/normalize/load of the last run."""

@@ -6,11 +6,18 @@ Each mode is a fresh process started the way a user starts it, timed from `Popen
 - `running_server`: the same against a running `prefect server` (`PREFECT_API_URL`)
 - `flow_file`:      `python slack_pipeline_with_prefect.py run --start-date D`, no wrapper,
                     no memory variables in the environment (the page this repository comes from)
+- `serve`:          a run of the served deployment (`python slack_pipeline_with_prefect.py`)
+- `worker`:         a run of prefect.yaml's deployment on a process worker
+                    (`prefect worker start --pool slack-pool`)
 
-and the yardstick is `bare_fetch_ratio.bare_fetch`: a plain `requests` loop over the same
-history and replies, in its own process, against the same emulator. Peak memory: `pipeline` is
-the largest single process of the run's tree (`ru_maxrss` from `wait4`: the flow's process);
-`tree` is the highest sampled sum of the tree's RSS (the temporary server included).
+The last two run against the running server and are timed from the run's creation to its final
+state (`deployed_runs`). The yardstick is `bare_fetch_ratio.bare_fetch`: a plain `requests`
+loop over the same history and replies, in its own process, against the same emulator.
+
+Peak memory: `pipeline` is the largest single process of the run's tree (`ru_maxrss` from
+`wait4`: the flow's process; for `serve` and `worker`, the sampled `VmHWM` of the flow run's
+child process); `tree` is the highest sampled sum of the tree's RSS (the temporary server
+included).
 
 `--export` adds the export import (`./run.sh import-export ZIP`, a fresh process) against a bare
 single-threaded inflate + `orjson` parse of every member of the same ZIP.
@@ -20,7 +27,7 @@ threads = messages / 50 with up to ~900 replies, ~25 % replies, ~660 bytes of JS
 no `user_profile`).
 
 python -m tooling.bench.end_to_end [--messages 100000] [--shape long_tail] [--repeat 3]
-    [--modes run_sh,running_server,flow_file] [--export] [--name NAME]
+    [--modes run_sh,running_server,flow_file,serve,worker] [--export] [--name NAME]
 
 Writes results/end_to_end_<shape>_<size>.json: medians, and every run.
 """
@@ -33,7 +40,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -52,58 +58,13 @@ from .common import (
     temp_dir,
     write_result,
 )
+from .deployed_runs import DEPLOYED_MODES, create_pool, deployed_run
+from .process_tree import TreeSampler
 
-MODES = ("run_sh", "running_server", "flow_file")
+MODES = ("run_sh", "running_server", "flow_file", *DEPLOYED_MODES)
 # What a user's shell does not have: none of the project's settings, none of the memory
 # variables run.sh used to export (orchestration.memory applies them in the process).
 DROPPED = ("SOURCES__", "DESTINATION__", "SLACK_PIPELINE__", "PREFECT_", "MALLOC_", "ARROW_")
-
-
-class TreeSampler:
-    """Samples the summed RSS of a process and its descendants every `interval` s."""
-
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
-        self.pid, self.interval, self.peak_mb = pid, interval, 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _tree(self) -> List[int]:
-        children: Dict[int, List[int]] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as stat:
-                        ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-                children.setdefault(ppid, []).append(int(entry))
-        out, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo.extend(children.get(pid, ()))
-        return out
-
-    def _run(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
-        while not self._stop.is_set():
-            total = 0
-            for pid in self._tree():
-                try:
-                    with open(f"/proc/{pid}/statm") as statm:
-                        total += int(statm.read().split()[1]) * page
-                except (OSError, IndexError, ValueError):
-                    continue
-            self.peak_mb = max(self.peak_mb, total / 2**20)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> TreeSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def user_environment(**settings: str) -> Dict[str, str]:
@@ -156,14 +117,26 @@ def run_mode(mode: str, emulator: Emulator, start: str, tmp: Path, k: int, api: 
         "SLACK_PIPELINE__PIPELINES_DIR": str(where / "pipelines"),
         "PREFECT_HOME": str(tmp / "prefect_home"),
     }
-    if mode == "running_server":
-        settings["PREFECT_API_URL"] = api
-    if mode == "flow_file":
-        args = [str(ROOT / ".venv" / "bin" / "python"), "slack_pipeline_with_prefect.py"]
+    env = user_environment(**settings)
+    if mode in DEPLOYED_MODES:
+        run = deployed_run(mode, api, env, start, where / "console.log")
     else:
-        args = [str(ROOT / "run.sh")]
-    args += ["run", "--start-date", start]
-    return timed(args, user_environment(**settings), where / "console.log")
+        if mode == "running_server":
+            env["PREFECT_API_URL"] = api
+        if mode == "flow_file":
+            args = [str(ROOT / ".venv" / "bin" / "python"), "slack_pipeline_with_prefect.py"]
+        else:
+            args = [str(ROOT / "run.sh")]
+        run = timed(args + ["run", "--start-date", start], env, where / "console.log")
+    return {**run, "messages_loaded": loaded_messages(where / "slack.duckdb")}
+
+
+def loaded_messages(database: Path) -> int:
+    """The `messages` rows a run left in its DuckDB file (each run is a whole backfill)."""
+    import duckdb
+
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute("SELECT count(*) FROM slack_data.messages").fetchone()[0]
 
 
 def bare_parse(path: str) -> Dict[str, Any]:
@@ -240,8 +213,10 @@ def main(argv: Any = None) -> Dict[str, Any]:
         tmp = Path(stack.enter_context(temp_dir("end_to_end")))
         prepared_home(tmp)
         api = ""
-        if "running_server" in modes:
+        if {"running_server", *DEPLOYED_MODES} & set(modes):
             api = stack.enter_context(local_prefect_server(tmp / "server_home")).api_url
+        if "worker" in modes:
+            create_pool(user_environment(PREFECT_API_URL=api))
         runs: Dict[str, List[dict]] = {m: [] for m in modes}
         bare: List[dict] = []
         day = start.strftime("%Y-%m-%d")
@@ -257,6 +232,10 @@ def main(argv: Any = None) -> Dict[str, Any]:
         if bare:
             bare_wall = statistics.median(b["wall_s"] for b in bare)
             fetched = bare[0]["history_messages"] + bare[0]["replies"]
+            short = [(m, r["messages_loaded"]) for m in modes for r in runs[m]]
+            short = [(m, n) for m, n in short if n != fetched]
+            if short:
+                raise RuntimeError(f"runs that did not load the {fetched} messages: {short}")
             result.update(
                 bare_wall_s=round(bare_wall, 2),
                 bare_messages=fetched,

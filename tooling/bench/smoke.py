@@ -19,6 +19,8 @@ RUNS = [
     ("prefect_overhead", ["--channels", "6", "--messages", "1000", "--name", "smoke_prefect"]),
     ("bare_fetch_ratio", ["--channels", "6", "--messages", "1000", "--name", "smoke_bare_fetch"]),
     ("import_export", ["--channels", "6", "--messages", "1000", "--name", "smoke_import_export"]),
+    # every way a user starts the flow (run.sh, a server, the flow file, serve, a worker)
+    ("end_to_end", [*SMALL, "--repeat", "1", "--export", "--name", "smoke_end_to_end"]),
 ]
 
 

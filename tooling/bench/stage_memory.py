@@ -37,19 +37,14 @@ from collections import Counter
 from typing import Any, Callable, Dict, Iterator, List
 
 from .common import ROOT
+from .process_tree import memory_kb
 
 FLOW_FILE = ROOT / "slack_pipeline_with_prefect.py"
 
 
 def status() -> Dict[str, int]:
     """This process's RSS and its high-water mark (`VmRSS`, `VmHWM`), in MB."""
-    values = {}
-    with open("/proc/self/status") as lines:
-        for line in lines:
-            if line.startswith(("VmRSS", "VmHWM")):
-                key, value = line.split(":")
-                values[key] = int(value.split()[0]) // 1024
-    return values
+    return {key: kb // 1024 for key, kb in memory_kb("self").items()}
 
 
 def memory() -> str:
