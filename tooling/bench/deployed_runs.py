@@ -4,9 +4,10 @@ both against a running Prefect server.
 
 Each run gets a new serving process (so a new DuckDB file and dlt folder, from its
 environment), is created through the server's API once the deployment is ready to take it, and
-is timed from its creation to the final state the server reports. Its memory is the largest
-process of the serving process's tree: the flow run's own process, which serve and the worker
-start as a child (`process_tree.TreeSampler`).
+is timed from its creation to the final state the server reports. Its memory is the highest
+`VmHWM` in the serving process's tree (`process_tree.TreeSampler`): the flow run's own
+process, which serve starts as a spawned child and the worker as `python -m prefect.engine`
+in a session of its own (so it is killed by pid, not with the worker's process group).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Any, Callable, Dict
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from orchestration.prefect_server import stop_process_group
 
 from .common import ROOT
-from .process_tree import TreeSampler
+from .process_tree import TreeSampler, descendants, kill_all
 
 DEPLOYED_MODES = ("serve", "worker")
 POOL = "slack-pool"  # prefect.yaml's work pool
@@ -35,26 +38,33 @@ POLL_SETTINGS = {"PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_WORKER_QUERY_SEC
 
 
 class PrefectApi:
-    """The server's REST API: the few calls a deployed run needs."""
+    """The server's REST API: the few calls a deployed run needs. Retries 429/502/503 as
+    Prefect's client does: on a busy machine SQLite's write lock makes the server answer 503."""
 
     def __init__(self, url: str) -> None:
         self.url, self.session = url, requests.Session()
+        retry = Retry(
+            total=6, backoff_factor=0.3, status_forcelist=(429, 502, 503), allowed_methods=None
+        )
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
 
-    def get(self, path: str) -> requests.Response:
-        return self.session.get(f"{self.url}{path}", timeout=30)
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.session.request(method, f"{self.url}{path}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json() if response.content else None
 
-    def post(self, path: str, body: Dict[str, Any]) -> Any:
-        response = self.session.post(f"{self.url}{path}", json=body, timeout=30)
+    def deployment(self) -> Dict[str, Any]:
+        response = self.session.get(f"{self.url}/deployments/name/{DEPLOYMENT}", timeout=30)
+        if response.status_code == 404:
+            return {}
         response.raise_for_status()
         return response.json()
 
-    def deployment(self) -> Dict[str, Any]:
-        response = self.get(f"/deployments/name/{DEPLOYMENT}")
-        return response.json() if response.status_code == 200 else {}
-
-    def online_workers(self) -> int:
-        workers = self.post(f"/work_pools/{POOL}/workers/filter", {})
-        return sum(1 for worker in workers if worker.get("status") == "ONLINE")
+    def worker_online(self, name: str) -> bool:
+        """Whether worker `name` has sent its first heartbeat (a stopped worker stays ONLINE
+        for 90 s, so an earlier run's worker would not do)."""
+        workers = self.call("POST", f"/work_pools/{POOL}/workers/filter", {})
+        return any(w["name"] == name and w.get("status") == "ONLINE" for w in workers)
 
 
 def prefect_cli(*args: str, env: Dict[str, str]) -> None:
@@ -94,37 +104,44 @@ def deployed_run(mode: str, api_url: str, env: Dict[str, str], day: str, log: Pa
     """One backfill from `day` by a new `serve` process or worker with environment `env`."""
     api = PrefectApi(api_url)
     env = {**env, **POLL_SETTINGS, "PREFECT_API_URL": api_url}
+    worker = f"bench-worker-{log.parent.name}"  # one name per run: see `worker_online`
     if mode == "worker":
-        prefect_cli("deploy", "--name", "slack_pipeline", env=env)  # takes the name from serve
+        # upserts the deployment of that name (serve's, when serve ran before) onto the pool
+        prefect_cli("deploy", "--name", "slack_pipeline", env=env)
         args = [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL]
+        args += ["--name", worker]
     else:
         deployment = api.deployment()
         if deployment:  # the worker's (or an earlier serve's): serve registers its own
-            api.session.delete(f"{api_url}/deployments/{deployment['id']}", timeout=30)
+            api.call("DELETE", f"/deployments/{deployment['id']}")
         args = [sys.executable, "slack_pipeline_with_prefect.py"]
     with log.open("w") as out:
         process = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+    children: set = set()
     try:
         with TreeSampler(process.pid) as tree:
             if mode == "worker":
-                wait_until(api.online_workers, process, "the worker online", log)
+                wait_until(lambda: api.worker_online(worker), process, "the worker online", log)
                 deployment = api.deployment()
             else:
                 deployment = wait_until(api.deployment, process, "the served deployment", log)
             started = time.perf_counter()
             body = {"parameters": {"start_date": day}}
-            run_id = api.post(f"/deployments/{deployment['id']}/create_flow_run", body)["id"]
+            created = api.call("POST", f"/deployments/{deployment['id']}/create_flow_run", body)
+            run_id = created["id"]
 
             def final() -> Dict[str, Any]:
-                run = api.get(f"/flow_runs/{run_id}").json()
+                children.update(descendants(process.pid))
+                run = api.call("GET", f"/flow_runs/{run_id}")
                 return run if run["state"]["type"] in TERMINAL else {}
 
             run = wait_until(final, process, f"flow run {run_id}", log, RUN_DEADLINE_S)
             wall = time.perf_counter() - started
     finally:
         stop_process_group(process)
+        kill_all(children - {process.pid})  # a worker's flow run has a session of its own
     if run["state"]["type"] != "COMPLETED":
         raise RuntimeError(f"{mode} run ended {run['state']['type']}; see {log}")
     return {

@@ -8,8 +8,9 @@ lives, so a peak between two samples still counts.
 from __future__ import annotations
 
 import os
+import signal
 import threading
-from typing import Any, Dict, List, Self
+from typing import Any, Dict, Iterable, List, Self
 
 
 def descendants(pid: int) -> List[int]:
@@ -43,6 +44,15 @@ def memory_kb(pid: int | str) -> Dict[str, int]:
     except OSError:
         return {}
     return values
+
+
+def kill_all(pids: Iterable[int]) -> None:
+    """SIGKILL what is left of `pids` (a tree's processes seen a moment ago)."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class PeriodicSampler:
