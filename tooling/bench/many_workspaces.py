@@ -24,8 +24,6 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-import requests
-
 from orchestration.prefect_server import local_prefect_server, stop_process_group
 
 from .common import (
@@ -37,10 +35,10 @@ from .common import (
     tiers_emulator,
     write_result,
 )
+from .deployed_runs import PrefectApi, prefect_cli
 
 POOL = "bench-pool"
 NAMES = ("alpha", "beta", "gamma")
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def token(name: str) -> str:
@@ -72,7 +70,7 @@ class Bench:
         self.emulator = emulator
         self.tmp = tmp
         self.minute_s = minute_s
-        self.session = requests.Session()
+        self.api = PrefectApi(server.api_url)
         self.runs = 0
 
     def base_env(self) -> Dict[str, str]:
@@ -85,18 +83,10 @@ class Bench:
         }
 
     def prefect(self, *args: str) -> None:
-        env = {**self.base_env(), "PWD": str(ROOT)}
-        done = subprocess.run(
-            [sys.executable, "-m", "prefect", "--no-prompt", *args],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        if done.returncode:
-            raise RuntimeError(f"prefect {args}: {done.stdout}\n{done.stderr}")
+        prefect_cli(*args, env=self.base_env())
 
     def post(self, path: str, body: Dict[str, Any]) -> Any:
-        response = self.session.post(f"{self.server.api_url}{path}", json=body, timeout=30)
-        response.raise_for_status()
-        return response.json()
+        return self.api.call("POST", path, body)
 
     def online_workers(self) -> int:
         workers = self.post(f"/work_pools/{POOL}/workers/filter", {})
