@@ -25,7 +25,7 @@ from urllib3.util.retry import Retry
 from orchestration.prefect_server import stop_process_group
 
 from .common import ROOT
-from .process_tree import TreeSampler, descendants, kill_all
+from .process_tree import TreeSampler, descendants, kill_all, memory_kb
 
 DEPLOYED_MODES = ("serve", "worker")
 POOL = "slack-pool"  # prefect.yaml's work pool
@@ -139,6 +139,15 @@ def deployed_run(mode: str, api_url: str, env: Dict[str, str], day: str, log: Pa
 
             run = wait_until(final, process, f"flow run {run_id}", log, RUN_DEADLINE_S)
             wall = time.perf_counter() - started
+            # Its process ends after the final state (the completion hooks): sampled to its end,
+            # and not stopped half way through them with serve or the worker.
+            flow_run = tree.process_peak_pid  # the largest process: the flow run's own
+            if flow_run != process.pid:
+
+                def ended() -> bool:
+                    return not memory_kb(flow_run)  # gone, or a zombie (no memory lines)
+
+                wait_until(ended, process, "the flow run's process to end", log)
     finally:
         stop_process_group(process)
         kill_all(children - {process.pid})  # a worker's flow run has a session of its own

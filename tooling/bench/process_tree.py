@@ -82,11 +82,11 @@ class PeriodicSampler:
 
 class TreeSampler(PeriodicSampler):
     """The summed RSS of the tree (`peak_mb`, its highest sample) and the largest single
-    process's high-water mark (`process_peak_mb`)."""
+    process's high-water mark (`process_peak_mb`, of process `process_peak_pid`)."""
 
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         super().__init__(interval)
-        self.pid = pid
+        self.pid = self.process_peak_pid = pid
         self.peak_mb = self.process_peak_mb = 0.0
 
     def sample(self) -> None:
@@ -94,5 +94,6 @@ class TreeSampler(PeriodicSampler):
         for pid in descendants(self.pid):
             values = memory_kb(pid)
             total += values.get("VmRSS", 0)
-            self.process_peak_mb = max(self.process_peak_mb, values.get("VmHWM", 0) / 1024)
+            if values.get("VmHWM", 0) / 1024 > self.process_peak_mb:
+                self.process_peak_mb, self.process_peak_pid = values["VmHWM"] / 1024, pid
         self.peak_mb = max(self.peak_mb, total / 1024)
